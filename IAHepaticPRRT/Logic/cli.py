@@ -1,0 +1,61 @@
+"""The ``iahprrt`` command line (also ``python -m iahepaticprrt``).
+
+Each subcommand lives in ``commands/<name>.py`` with ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``. Heavy imports stay inside ``run`` so ``--help`` answers at once.
+
+Exit status: 0 success; 2 bad input or usage (one line on stderr naming the file and field);
+3 a computation that did not reach a trustworthy result; 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import ComputationError, InputError
+from .version import __version__
+
+#: Subcommand name -> module under iahepaticprrt.commands, in the order --help lists them.
+COMMANDS = {
+    "demo": "demo",
+    "series": "series",
+    "convert": "convert",
+}
+
+EXIT_INPUT_ERROR = 2
+EXIT_COMPUTATION_ERROR = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iahprrt",
+        description="Intra-arterial versus intravenous PRRT: 68Ga PET uptake comparison and 177Lu SPECT/CT "
+                    "dosimetry (IAHepaticPRRT).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f".commands.{module_name}", __package__)
+        command_parser = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except InputError as exc:
+        print(f"iahprrt {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except ComputationError as exc:
+        print(f"iahprrt {args.command}: failed: {exc}", file=sys.stderr)
+        return EXIT_COMPUTATION_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

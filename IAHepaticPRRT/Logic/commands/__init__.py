@@ -1,0 +1,1 @@
+"""One module per ``iahprrt`` subcommand (see :mod:`iahepaticprrt.cli`)."""

@@ -1,0 +1,390 @@
+"""MRML nodes to and from the package's arrays.
+
+Every function takes the scene (or node) it works on, so the same code serves inside Slicer and on
+the headless host. Geometry goes through :class:`~iahepaticprrt.grid.Grid` (LPS) and Slicer's
+IJKToRAS matrix (RAS); arrays are always copied, so a node and an array never share memory.
+Files are written through storage nodes (no ``slicer.app`` needed).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..grid import LPS_TO_RAS, Grid
+from ..output_files import atomic_path
+from ..segmentation import Segmentation, resample_mask
+from ..volume import Volume
+
+#: Unit attribute kept on volume nodes (what a voxel holds), read back by volume_from_node.
+UNIT_ATTRIBUTE = "IAHepaticPRRT.Unit"
+
+#: UCUM codes for Slicer's VoxelValueUnits (the codes Slicer's PET extensions use).
+_UCUM = {
+    "Bq/mL": ("Bq/ml", "Becquerels/milliliter"),
+    "HU": ("[hnsf'U]", "Hounsfield unit"),
+    "Gy": ("Gy", "Gray"),
+    "MBq h": ("MBq.h", "Megabecquerel hour"),
+    "SUVbw": ("{SUVbw}g/ml", "Standardized Uptake Value body weight"),
+    "SUVlbm": ("{SUVlbm}g/ml", "Standardized Uptake Value lean body mass (James)"),
+    "SUVlbmJanma": ("{SUVlbm(Janma)}g/ml", "Standardized Uptake Value lean body mass (Janmahasatian)"),
+    "SUVbsa": ("{SUVbsa}cm2/ml", "Standardized Uptake Value body surface area"),
+    "SUVibw": ("{SUVibw}g/ml", "Standardized Uptake Value ideal body weight"),
+    "counts": ("{counts}", "Counts"),
+}
+
+
+# ---- volumes ---------------------------------------------------------------------------------
+def _vtk_matrix(array: np.ndarray):
+    import vtk
+
+    m = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            m.SetElement(r, c, float(array[r, c]))
+    return m
+
+
+def _numpy_matrix(vtk_matrix) -> np.ndarray:
+    return np.array([[vtk_matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def _set_voxel_units(node, unit: str) -> None:
+    import slicer
+
+    node.SetAttribute(UNIT_ATTRIBUTE, unit)
+    if unit in _UCUM and hasattr(node, "SetVoxelValueUnits"):
+        code, meaning = _UCUM[unit]
+        entry = slicer.vtkCodedEntry()
+        entry.SetValueSchemeMeaning(code, "UCUM", meaning)
+        node.SetVoxelValueUnits(entry)
+
+
+def volume_node_from_volume(scene, volume: Volume, name: str, node=None, label: bool = False):
+    """Put ``volume`` into a scalar (or label map) volume node, creating it when ``node`` is None."""
+    import vtk
+    from vtk.util import numpy_support
+
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode", name)
+    array = np.ascontiguousarray(volume.array)
+    image = vtk.vtkImageData()
+    image.SetDimensions(*volume.grid.size_ijk)
+    scalars = numpy_support.numpy_to_vtk(array.ravel(), deep=True)
+    image.GetPointData().SetScalars(scalars)
+    node.SetAndObserveImageData(image)
+    node.SetIJKToRASMatrix(_vtk_matrix(volume.grid.ijk_to_ras()))
+    if volume.unit:
+        _set_voxel_units(node, volume.unit)
+    for key, value in volume.metadata.items():
+        if isinstance(value, (str, int, float)):
+            node.SetAttribute(f"IAHepaticPRRT.{key}", str(value))
+    if node.GetDisplayNode() is None:
+        node.CreateDefaultDisplayNodes()
+    return node
+
+
+def _world_ijk_to_ras(node) -> np.ndarray:
+    """IJK -> world RAS, with a linear parent transform applied; non-linear transforms are refused."""
+    import vtk
+
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(ijk_to_ras)
+    matrix = _numpy_matrix(ijk_to_ras)
+    parent = node.GetParentTransformNode()
+    if parent is not None:
+        if not parent.IsTransformToWorldLinear():
+            raise InputError("the volume is under a non-linear transform: harden it first", node.GetName(),
+                             "parent transform")
+        to_world = vtk.vtkMatrix4x4()
+        parent.GetMatrixTransformToWorld(to_world)
+        matrix = _numpy_matrix(to_world) @ matrix
+    return matrix
+
+
+def grid_from_ijk_to_ras(ijk_to_ras: np.ndarray, size_ijk) -> Grid:
+    ijk_to_lps = LPS_TO_RAS @ ijk_to_ras  # the flip is its own inverse
+    axes = ijk_to_lps[:3, :3]
+    spacing = np.linalg.norm(axes, axis=0)
+    return Grid(tuple(reversed(size_ijk)), spacing, ijk_to_lps[:3, 3], axes / spacing)
+
+
+def volume_from_node(node) -> Volume:
+    """Copy a volume node's voxels and world geometry into a :class:`Volume`."""
+    from vtk.util import numpy_support
+
+    image = node.GetImageData() if node is not None else None
+    if image is None or image.GetPointData().GetScalars() is None:
+        raise InputError("the volume node has no image data", node.GetName() if node else "volume node")
+    if image.GetNumberOfScalarComponents() != 1:
+        raise InputError("expected a scalar volume", node.GetName(), "scalar components")
+    size = image.GetDimensions()
+    grid = grid_from_ijk_to_ras(_world_ijk_to_ras(node), size)
+    array = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(grid.shape_kji).copy()
+    unit = node.GetAttribute(UNIT_ATTRIBUTE) or ""
+    metadata = {"node_name": node.GetName()}
+    for key in ("series_instance_uid", "modality", "source_folder", "source_file"):
+        value = node.GetAttribute(f"IAHepaticPRRT.{key}")
+        if value:
+            metadata[key] = value
+    return Volume(array, grid, unit, metadata)
+
+
+def load_dicom_series_as_volume_node(scene, folder, name: str | None = None, series_uid: str | None = None):
+    """Read a DICOM series folder (CT, PT) with the package's reader into a new volume node."""
+    from ..dicom_series import read_series
+
+    series = read_series(folder, series_uid=series_uid)
+    label = name or series.volume.metadata.get("series_description") or Path(folder).name
+    return volume_node_from_volume(scene, series.volume, label)
+
+
+# ---- segmentations ---------------------------------------------------------------------------
+def segmentation_node_from_segmentation(scene, segmentation: Segmentation, name: str, node=None):
+    """Create (or fill) a segmentation node with one binary-labelmap segment per mask."""
+    import slicer
+    import vtk
+    from vtk.util import numpy_support
+
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    node.GetSegmentation().RemoveAllSegments()
+    ijk_to_ras = _vtk_matrix(segmentation.grid.ijk_to_ras())
+    node.GetSegmentation().SetSourceRepresentationName(
+        slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName())
+    for index, segment in enumerate(segmentation.segments):
+        labelmap = slicer.vtkOrientedImageData()
+        labelmap.SetDimensions(*segmentation.grid.size_ijk)
+        labelmap.SetImageToWorldMatrix(ijk_to_ras)
+        values = np.ascontiguousarray(segment.mask.astype(np.uint8)).ravel()
+        labelmap.GetPointData().SetScalars(numpy_support.numpy_to_vtk(values, deep=True, array_type=vtk.VTK_UNSIGNED_CHAR))
+        color = segment.color or (0.5, 0.5, 0.5)
+        segment_id = node.GetSegmentation().AddEmptySegment(segment.name, segment.name, color)
+        slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
+            labelmap, node, segment_id, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE,
+            labelmap.GetExtent())
+    if node.GetDisplayNode() is None:
+        node.CreateDefaultDisplayNodes()
+    return node
+
+
+def segmentation_from_node(node, grid: Grid | None = None, mode: str = "nearest") -> Segmentation:
+    """Per-segment masks of a segmentation node.
+
+    Without ``grid`` every segment comes on the grid of the first segment's stored labelmap;
+    with ``grid`` each is resampled with :func:`~iahepaticprrt.segmentation.resample_mask` (the same
+    code the command line uses, so both give the same voxels).
+    """
+    import slicer
+    import vtk
+    from vtk.util import numpy_support
+
+    segmentation = node.GetSegmentation()
+    labelmap_name = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    if not segmentation.ContainsRepresentation(labelmap_name):
+        if not node.CreateBinaryLabelmapRepresentation():
+            raise InputError("cannot create a binary labelmap from this segmentation", node.GetName(),
+                             "representation")
+    parent = node.GetParentTransformNode()
+    to_world = np.eye(4)
+    if parent is not None:
+        if not parent.IsTransformToWorldLinear():
+            raise InputError("the segmentation is under a non-linear transform: harden it first", node.GetName(),
+                             "parent transform")
+        m = vtk.vtkMatrix4x4()
+        parent.GetMatrixTransformToWorld(m)
+        to_world = _numpy_matrix(m)
+    result = None
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(index)
+        segment = segmentation.GetSegment(segment_id)
+        labelmap = segment.GetRepresentation(labelmap_name)
+        extent = labelmap.GetExtent()
+        image_to_world = vtk.vtkMatrix4x4()
+        labelmap.GetImageToWorldMatrix(image_to_world)
+        matrix = to_world @ _numpy_matrix(image_to_world)
+        if extent[1] < extent[0]:  # empty segment: an empty extent
+            size = (1, 1, 1)
+            mask = np.zeros((1, 1, 1), dtype=bool)
+        else:
+            size = (extent[1] - extent[0] + 1, extent[3] - extent[2] + 1, extent[5] - extent[4] + 1)
+            scalars = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars())
+            mask = scalars.reshape(size[::-1]) == segment.GetLabelValue()
+            matrix = matrix @ _translation(extent[0], extent[2], extent[4])
+        own_grid = grid_from_ijk_to_ras(matrix, size)
+        if result is None:
+            result = Segmentation(grid if grid is not None else own_grid, source=node.GetName())
+        if grid is None and not own_grid.is_same(result.grid):
+            # Segments of one node can be stored on different extents: bring them to the first one.
+            mask = resample_mask(mask, own_grid, result.grid, "nearest")
+        elif grid is not None:
+            mask = resample_mask(mask, own_grid, grid, mode) if mode == "nearest" else (
+                resample_mask(mask, own_grid, grid, "fraction") >= 0.5)
+        result.add(segment.GetName(), mask, tuple(segment.GetColor()))
+    if result is None:
+        raise InputError("the segmentation has no segments", node.GetName(), "segments")
+    return result
+
+
+def _translation(i, j, k) -> np.ndarray:
+    t = np.eye(4)
+    t[:3, 3] = (i, j, k)
+    return t
+
+
+# ---- tables and plots ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """A result table column: its name (with the unit in it), value type, unit and meaning."""
+
+    name: str
+    value_type: str  # "string", "double", "int" or "bit"
+    unit: str = ""
+    description: str = ""
+    title: str = ""
+
+
+_VTK_ARRAYS = {"string": "vtkStringArray", "double": "vtkDoubleArray", "int": "vtkIntArray", "bit": "vtkBitArray"}
+
+
+def table_node_from_rows(scene, name: str, columns: list[Column], rows: list[dict], node=None):
+    """Fill a table node with typed columns carrying units and descriptions (as SegmentStatistics does)."""
+    import vtk
+
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    node.RemoveAllColumns()
+    table = node.GetTable()
+    for column in columns:
+        array = getattr(vtk, _VTK_ARRAYS[column.value_type])()
+        array.SetName(column.name)
+        for row in rows:
+            value = row.get(column.name)
+            if column.value_type == "string":
+                array.InsertNextValue("" if value is None else str(value))
+            elif column.value_type == "double":
+                array.InsertNextValue(float("nan") if value is None else float(value))
+            else:
+                array.InsertNextValue(0 if value is None else int(value))
+        table.AddColumn(array)
+        node.SetColumnType(column.name, array.GetDataType())
+        if column.unit:
+            node.SetColumnUnitLabel(column.name, column.unit)
+        if column.description:
+            node.SetColumnDescription(column.name, column.description)
+        node.SetColumnTitle(column.name, column.title or column.name)
+    node.SetUseColumnTitleAsColumnHeader(True)
+    node.Modified()
+    return node
+
+
+def rows_from_table_node(node) -> list[dict]:
+    """Read a table node back as a list of dicts (values typed by column)."""
+    table = node.GetTable()
+    rows = []
+    for r in range(table.GetNumberOfRows()):
+        row = {}
+        for c in range(table.GetNumberOfColumns()):
+            array = table.GetColumn(c)
+            value = array.GetValue(r)
+            row[array.GetName()] = value
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class PlotSeries:
+    name: str
+    x: list
+    y: list
+    color: tuple[float, float, float] | None = None
+    labels: list[str] | None = None  # category labels for bar charts
+
+
+def plot_chart_node(scene, name: str, series: list[PlotSeries], plot_type: str = "line",
+                    x_title: str = "", y_title: str = "", node=None):
+    """A plot chart with one table-backed plot series per ``series`` entry.
+
+    ``plot_type`` is ``"line"``, ``"scatter"`` or ``"bar"`` (bars use the labels as categories).
+    """
+    import slicer
+
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", name)
+    node.RemoveAllPlotSeriesNodeIDs()
+    types = {"line": slicer.vtkMRMLPlotSeriesNode.PlotTypeLine,
+             "scatter": slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter,
+             "bar": slicer.vtkMRMLPlotSeriesNode.PlotTypeBar}
+    for entry in series:
+        columns = [Column("x", "double"), Column("y", "double")]
+        rows = [{"x": x, "y": y} for x, y in zip(entry.x, entry.y)]
+        if entry.labels is not None:
+            columns.insert(0, Column("label", "string"))
+            for row, label in zip(rows, entry.labels):
+                row["label"] = label
+        table = table_node_from_rows(scene, f"{name} {entry.name} data", columns, rows)
+        series_node = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", entry.name)
+        series_node.SetAndObserveTableNodeID(table.GetID())
+        series_node.SetXColumnName("x")
+        series_node.SetYColumnName("y")
+        if entry.labels is not None:
+            series_node.SetLabelColumnName("label")
+        series_node.SetPlotType(types[plot_type])
+        if entry.color is not None:
+            series_node.SetColor(*entry.color)
+        node.AddAndObservePlotSeriesNodeID(series_node.GetID())
+    node.SetTitle(name)
+    node.SetXAxisTitle(x_title)
+    node.SetYAxisTitle(y_title)
+    return node
+
+
+# ---- files through storage nodes ------------------------------------------------------------
+def save_node(node, path: str | os.PathLike) -> Path:
+    """Write a node with its default storage node, atomically (temporary name, then rename)."""
+    storage = node.GetStorageNode()
+    if storage is None:
+        storage = node.CreateDefaultStorageNode()
+        node.GetScene().AddNode(storage)
+        node.SetAndObserveStorageNodeID(storage.GetID())
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        storage.SetFileName(str(tmp))
+        if not storage.WriteData(node):
+            raise OSError(f"{path}: writing {node.GetClassName()} failed")
+        # Some storage nodes write companion files named after the file (a table's .schema.csv):
+        # give them the final name too.
+        stem = tmp.name[: -len(_full_suffix(tmp.name))]
+        final_stem = path.name[: -len(_full_suffix(path.name))]
+        for companion in tmp.parent.glob(stem + "*"):
+            if companion != tmp:
+                companion.replace(path.parent / (final_stem + companion.name[len(stem):]))
+    storage.SetFileName(str(path))
+    return path
+
+
+def _full_suffix(name: str) -> str:
+    for suffix in (".seg.nrrd", ".nii.gz", ".schema.csv"):
+        if name.lower().endswith(suffix):
+            return suffix
+    return Path(name).suffix
+
+
+def load_node(scene, path: str | os.PathLike, node_class: str, name: str | None = None):
+    """Read a file into a new node of ``node_class`` with that class's default storage node."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path)
+    node = scene.AddNewNodeByClass(node_class, name or path.name.split(".")[0])
+    storage = node.CreateDefaultStorageNode()
+    scene.AddNode(storage)
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    storage.SetFileName(str(path))
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        raise InputError(f"cannot read as {node_class}", path)
+    return node

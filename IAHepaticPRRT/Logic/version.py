@@ -1,0 +1,3 @@
+"""Software version, recorded in every output's provenance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,80 @@
+"""The extension layout Slicer's build and the Extensions Index rely on."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import update_module_cmake  # noqa: E402
+
+
+def _cmake_list(text: str, variable: str) -> list[str]:
+    match = re.search(rf"set\({variable}\s+(.*?)\)", text, re.S)
+    assert match, f"{variable} not found in the module CMakeLists.txt"
+    return [line.strip() for line in match.group(1).split() if line.strip()]
+
+
+def test_every_module_file_is_listed_and_every_listed_file_exists():
+    text = (ROOT / "IAHepaticPRRT" / "CMakeLists.txt").read_text()
+    listed = [p.replace("${MODULE_NAME}", "IAHepaticPRRT")
+              for p in _cmake_list(text, "MODULE_PYTHON_SCRIPTS") + _cmake_list(text, "MODULE_PYTHON_RESOURCES")]
+    scripts, resources = update_module_cmake.module_files()
+    on_disk = set(scripts) | set(resources)
+    missing_on_disk = sorted(set(listed) - on_disk)
+    unlisted = sorted(on_disk - set(listed))
+    assert not missing_on_disk, f"listed in CMakeLists.txt but absent: {missing_on_disk}"
+    assert not unlisted, f"present but not listed (run tools/update_module_cmake.py): {unlisted}"
+    assert "WITH_GENERIC_TESTS" in text and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text
+
+
+def test_every_subpackage_is_packaged():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = set(pyproject["tool"]["setuptools"]["packages"])
+    logic = ROOT / "IAHepaticPRRT" / "Logic"
+    found = {"iahepaticprrt" + "".join("." + part for part in init.parent.relative_to(logic).parts)
+             for init in logic.rglob("__init__.py") if "__pycache__" not in init.parts}
+    assert found == packages
+
+
+def test_core_dependencies_are_what_slicer_bundles():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    names = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in pyproject["project"]["dependencies"]}
+    assert names == {"numpy", "scipy", "pydicom", "simpleitk", "vtk"}
+    assert "slicer-core==5.13.31053.0" in pyproject["project"]["optional-dependencies"]["headless"]
+
+
+def test_extension_metadata():
+    text = (ROOT / "CMakeLists.txt").read_text()
+    settings = re.findall(r"^set\((EXTENSION_\w+) (.*)\)$", text, re.M)
+    names = {name for name, _ in settings}
+    for required in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
+                     "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS"):
+        assert required in names
+    for name, value in settings:
+        assert value.startswith('"') and value.endswith('"') and value.count('"') == 2, name
+    # Every EXTENSION_ line is one complete set(...) call.
+    for line in text.splitlines():
+        if "EXTENSION_" in line and line.startswith("set("):
+            assert line.endswith(")"), line
+    project = re.search(r"^project\((\w+)\)", text, re.M).group(1)
+    assert (ROOT / f"{project}.json").is_file() and (ROOT / f"{project}.s4ext").is_file()
+    entry = json.loads((ROOT / f"{project}.json").read_text())
+    assert entry["category"] == "Nuclear Medicine"
+    assert entry["scm_url"].split("/")[-1].removesuffix(".git").startswith("Slicer")
+    assert not project.startswith("Slicer")
+    assert (ROOT / "LICENSE.txt").is_file()
+
+
+def test_ui_file_parses_and_names_the_widgets_the_module_uses():
+    ui = ROOT / "IAHepaticPRRT" / "Resources" / "UI" / "IAHepaticPRRT.ui"
+    names = {w.get("name") for w in ET.parse(ui).getroot().iter("widget")}
+    module = (ROOT / "IAHepaticPRRT" / "IAHepaticPRRT.py").read_text()
+    used = set(re.findall(r"self\.ui\.(\w+)", module))
+    assert used <= names, f"widgets used but absent from the .ui file: {sorted(used - names)}"
