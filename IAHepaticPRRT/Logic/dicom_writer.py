@@ -159,3 +159,100 @@ def write_image_series(
         save_dataset(ds, path)
         paths.append(path)
     return paths
+
+
+def write_nm_tomo(
+    array: np.ndarray,
+    grid: Grid,
+    path: str | os.PathLike,
+    common: dict,
+    uid_key: str = "",
+    fixed_slope: float | None = None,
+    real_world_bqml_slope: float | None = None,
+    negative_slice_spacing: bool = False,
+) -> Path:
+    """Write ``array`` ([k, j, i] on ``grid``) as one reconstructed NM multi-frame file
+    (SOP class NM Image Storage, ImageType ORIGINAL\\PRIMARY\\RECON TOMO\\EMISSION).
+
+    Geometry follows PS3.3 C.8.4 (see ../shared/notes/spect-dicom.md): frame n is slice n
+    (SliceVector 1..N, FrameIncrementPointer -> SliceVector), ImagePositionPatient and
+    ImageOrientationPatient inside DetectorInformationSequence item 1, slice k at
+    IPP + k x SpacingBetweenSlices x (row cosines x column cosines). With ``negative_slice_spacing``
+    the frames are stored from the last slice to the first and SpacingBetweenSlices is negative.
+
+    One RescaleSlope for the whole object (NM has no per-frame rescale). With
+    ``real_world_bqml_slope`` a RealWorldValueMappingSequence item maps stored values to Bq/mL
+    (and RescaleSlope is left at 1), as quantitative SPECT writers do.
+
+    ``common`` sets further attributes (timing, RotationInformationSequence, private tags, ...).
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = np.asarray(array, dtype=np.float64)
+    n_slices = grid.shape_kji[0]
+    row_dir, col_dir = grid.direction[:, 0], grid.direction[:, 1]
+    normal = np.cross(row_dir, col_dir)
+    if not np.allclose(normal, grid.direction[:, 2], atol=1e-6):
+        raise ValueError("NM geometry needs the k axis along row x column cosines")
+    if negative_slice_spacing:
+        values = values[::-1]
+        first_position = grid.index_to_lps((0.0, 0.0, float(n_slices - 1)))
+        spacing_between_slices = -grid.spacing_mm[2]
+    else:
+        first_position = grid.index_to_lps((0.0, 0.0, 0.0))
+        spacing_between_slices = grid.spacing_mm[2]
+    if real_world_bqml_slope is not None:
+        stored, slope, _ = quantize_slice(values / real_world_bqml_slope, 1.0)
+        rescale_slope = 1.0
+    else:
+        stored, rescale_slope, _ = quantize_slice(values, fixed_slope)
+        slope = rescale_slope
+    sop_uid = common.get("SOPInstanceUID") or deterministic_uid(uid_key, "nm instance")
+    ds = new_dataset(SOP_CLASS_UIDS["NM"], sop_uid)
+    ds.Modality = "NM"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.SeriesInstanceUID = common.get("SeriesInstanceUID") or deterministic_uid(uid_key, "nm series")
+    ds.FrameOfReferenceUID = common.get("FrameOfReferenceUID") or deterministic_uid(uid_key, "frame of reference")
+    ds.InstanceNumber = 1
+    ds.NumberOfFrames = n_slices
+    ds.FrameIncrementPointer = 0x00540080  # SliceVector
+    ds.SliceVector = list(range(1, n_slices + 1))
+    ds.NumberOfSlices = n_slices
+    ds.Rows, ds.Columns = grid.shape_kji[1], grid.shape_kji[2]
+    ds.PixelSpacing = [_ds_number(grid.spacing_mm[1]), _ds_number(grid.spacing_mm[0])]
+    ds.SliceThickness = _ds_number(grid.spacing_mm[2])
+    ds.SpacingBetweenSlices = _ds_number(spacing_between_slices)
+    detector = Dataset()
+    detector.ImagePositionPatient = [_ds_number(v) for v in first_position]
+    detector.ImageOrientationPatient = [_ds_number(v) for v in (*row_dir, *col_dir)]
+    ds.DetectorInformationSequence = Sequence([detector])
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.RescaleSlope = _ds_number(rescale_slope)
+    ds.RescaleIntercept = "0"
+    if real_world_bqml_slope is not None:
+        item = Dataset()
+        item.RealWorldValueFirstValueMapped = int(stored.min())
+        item.RealWorldValueLastValueMapped = int(stored.max())
+        item.RealWorldValueSlope = float(real_world_bqml_slope)
+        item.RealWorldValueIntercept = 0.0
+        item.LUTLabel = "BQML"
+        item.LUTExplanation = "Bq/ml"
+        unit = Dataset()
+        unit.CodeValue = "Bq/ml"
+        unit.CodingSchemeDesignator = "UCUM"
+        unit.CodeMeaning = "becquerels/milliliter"
+        item.MeasurementUnitsCodeSequence = Sequence([unit])
+        ds.RealWorldValueMappingSequence = Sequence([item])
+    _set_attributes(ds, {k: v for k, v in common.items() if k not in ("SOPInstanceUID",)})
+    ds.PixelData = stored.tobytes()
+    ds["PixelData"].VR = "OW"
+    save_dataset(ds, path)
+    return path
