@@ -27,7 +27,7 @@ th{background:#eef3f8}td.l,th.l{text-align:left}
 .warn{background:#fef5e7;border-left:4px solid #b9770e;padding:6px 10px;font-size:12.5px;margin:6px 0}
 .exceeded{color:#c0392b;font-weight:bold}.signoff{margin-top:36px;border:1px solid #999;padding:14px;font-size:13px}
 .signoff span{display:inline-block;min-width:260px;border-bottom:1px solid #555;margin-right:30px}
-code{font-size:12px}
+code{font-size:12px}.charts{display:flex;flex-wrap:wrap;gap:16px}
 """
 
 
@@ -127,7 +127,7 @@ def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -
             times, values = fitted[v["name"]]
             series.append(Series(f"{v.get('name')} fit", times, values, color=color, markers=False, dashed=True))
     tac_chart = line_chart(series, "Time-activity curves", "time after administration (h)", "activity (MBq)",
-                           y_log=True, x_min=0.0)
+                           y_log=True, x_min=0.0, width=480)
     rows = []
     for v in vois:
         rows.append([escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("mass_g"), 4),
@@ -136,12 +136,12 @@ def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -
                      _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy"))])
     table = _table(["VOI", "role", "mass (g)", "model", "TIA (MBq h)", "u(TIA) (MBq h)", "residence time (h)",
                     "mean dose (Gy)", "u(dose) (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)"], rows, left_columns=2)
-    parts = ["<h2>Dosimetry: intra-arterial 177Lu cycle</h2>", tac_chart]
+    charts = [tac_chart]
     if dvh:
         dvh_series = [Series(name, dose, volume, markers=False) for name, (dose, volume) in dvh.items()]
-        parts.append(line_chart(dvh_series, "Cumulative dose-volume histograms", "absorbed dose (Gy)",
-                                "volume (%)", x_min=0.0))
-    parts.append(table)
+        charts.append(line_chart(dvh_series, "Cumulative dose-volume histograms", "absorbed dose (Gy)",
+                                 "volume (%)", x_min=0.0, width=480))
+    parts = ["<h2>Dosimetry: intra-arterial 177Lu cycle</h2>", f'<div class="charts">{"".join(charts)}</div>', table]
     voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]
     parts.append(_warnings(voi_warnings + list(dosimetry.get("warnings", []))))
     return "".join(parts)
@@ -166,7 +166,7 @@ def _provenance(uptake: dict | None, dosimetry: dict | None, deidentify: bool) -
         walk("uptake", uptake["provenance"])
     if dosimetry and dosimetry.get("provenance"):
         walk("dosimetry", dosimetry["provenance"])
-    table = _table(["item", "value"], rows) if rows else "<p>No provenance recorded.</p>"
+    table = _table(["item", "value"], rows, left_columns=2) if rows else "<p>No provenance recorded.</p>"
     return f"<h2>Provenance</h2><p class='meta'>IAHepaticPRRT {escape(__version__)}</p>{table}"
 
 
