@@ -93,7 +93,7 @@ def build_tissues() -> list[Tissue]:
                LUNG_DENSITY_G_PER_ML, parent="soft tissue", kind="lung"),
         Tissue("left lung", [CappedEllipsoid((85.0, 25.0, 220.0), (55.0, 65.0, 100.0), half)], -850.0,
                LUNG_DENSITY_G_PER_ML, parent="soft tissue", kind="lung"),
-        Tissue("aorta", [EllipticCylinder((22.0, 14.0, 0.0), (11.0, 11.0), half)], 40.0,
+        Tissue("aorta", [EllipticCylinder((25.0, 18.0, 0.0), (11.0, 11.0), half)], 40.0,
                BLOOD_DENSITY_G_PER_ML, parent="soft tissue", kind="blood"),
         Tissue("healthy liver", [Ellipsoid((-58.0, -22.0, 45.0), (82.0, 64.0, 72.0), rotation_matrix_deg(0, 0, -12))],
                60.0, st, parent="soft tissue", segment="Healthy liver", kind="liver"),
