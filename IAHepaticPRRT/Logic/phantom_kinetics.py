@@ -18,7 +18,7 @@ after administration, activities include physical decay, effective half-lives <=
   ``c(t) = c0 (exp(-ln2 t / T_washout) - exp(-ln2 t / T_uptake))``: kidneys T_eff 55 / 52 h
   (left / right), spleen 68 h, healthy liver 75 h, bone marrow 40 h, liver metastases 95-120 h,
   extra-hepatic lesion 100 h; metastasis c0 proportional to its IA PET SUV (0.025 MBq/mL per SUV);
-  the doses that follow (kidneys about 0.36 Gy/GBq, spleen 0.47, marrow 0.025, metastases 3-6
+  the doses that follow (kidneys about 0.36 Gy/GBq, spleen 0.48, marrow 0.026, metastases 2.7-5.2
   Gy/GBq) are in the published range for 177Lu-DOTATATE (PHYSICS.md section 7; IA metastases high);
 - background tissues: bi-exponential washout ``c(t) = c1 exp(-ln2 t / T1) + c2 exp(-ln2 t / T2)``
   (soft tissue 0.05 MBq/mL with T1 = 3 h and 0.008 MBq/mL with T2 = 45 h; fat x 0.4, lung x 0.3,
