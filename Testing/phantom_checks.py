@@ -25,13 +25,18 @@ _CACHE: dict = {}
 
 
 def phantom(tmp_path_factory, vendor="siemens", noise=False, seed=1, size="small"):
-    """Generate (once per session) and return the phantom folder for these arguments."""
+    """Generate (once per session) and return the phantom folder for these arguments. Any warning
+    during generation (for example pydicom's value-too-long for a VR) fails the test."""
+    import warnings
+
     from iahepaticprrt.phantom import generate_phantom
 
     key = (vendor, noise, seed, size)
     if key not in _CACHE:
         folder = tmp_path_factory.mktemp(f"phantom_{vendor}_{'noise' if noise else 'clean'}_{seed}_{size}") / "patient"
-        generate_phantom(folder, seed=seed, noise=noise, vendor=vendor, size=size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            generate_phantom(folder, seed=seed, noise=noise, vendor=vendor, size=size)
         _CACHE[key] = folder
     return _CACHE[key]
 
