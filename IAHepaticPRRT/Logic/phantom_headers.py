@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .dicom_writer import _ds_number as _ds
+
 VENDORS = ("siemens", "ge", "philips")
 
 VENDOR_INFO = {
@@ -211,14 +213,6 @@ def pet_attributes(vendor: str, session: PetSession, study_uid: str, frame_uid: 
             "ImageIndex": index + 1,
         })
     return common, per_slice
-
-
-def _ds(value: float) -> str:
-    for digits in range(15, 0, -1):
-        text = f"{value:.{digits}g}"
-        if len(text) <= 16:
-            return text
-    raise ValueError(value)
 
 
 @dataclass
