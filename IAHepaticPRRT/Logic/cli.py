@@ -21,6 +21,8 @@ COMMANDS = {
     "demo": "demo",
     "series": "series",
     "convert": "convert",
+    "kinetics": "kinetics",
+    "dosimetry": "dosimetry",
 }
 
 EXIT_INPUT_ERROR = 2
