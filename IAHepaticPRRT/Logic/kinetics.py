@@ -281,20 +281,46 @@ def _rate_grid(t: np.ndarray, lambda_min: float) -> np.ndarray:
     return np.geomspace(max(lambda_min, 1e-6) * 1.0001, upper, 28)
 
 
-def _start_values(model: _Exponential, t, a, sigma, lambda_min) -> list[np.ndarray]:
-    """Variable projection on a grid of ordered rates: non-negative amplitudes by NNLS, best few kept."""
-    from scipy.optimize import nnls
-
+def _start_values(model: _Exponential, t, a, sigma, lambda_min, keep: int = 3) -> list[np.ndarray]:
+    """Variable projection on a grid of ordered rates: for each rate combination the non-negative
+    amplitudes that fit best (weighted least squares, vectorised over combinations); the best
+    ``keep`` combinations become start values."""
     grid = _rate_grid(t, lambda_min)
-    scored = []
-    for rates in itertools.combinations(grid, model.n_rates):
-        basis = model.basis(t, rates) / sigma[:, None]
-        amplitudes, residual = nnls(basis, a / sigma)
-        if not np.any(amplitudes > 0):
-            continue
-        scored.append((residual, rates, amplitudes))
-    scored.sort(key=lambda item: item[0])
-    return [model.internal_from(amp, rates) for _, rates, amp in scored[:4]]
+    combos = np.array(list(itertools.combinations(grid, model.n_rates)))      # (c, r)
+    e = np.exp(-combos[:, :, None] * t[None, None, :]) / sigma               # (c, r, n) weighted
+    y = a / sigma
+    if model.name == "mono-exp":
+        columns = [e[:, 0]]
+    elif model.name == "bi-exp-uptake":
+        columns = [e[:, 0] - e[:, 1]]
+    elif model.name == "bi-exp":
+        columns = [e[:, 0], e[:, 1]]
+    else:
+        columns = [e[:, 0] - e[:, 2], e[:, 1] - e[:, 2]]
+    best_residual = np.full(len(combos), np.inf)
+    best_amplitudes = np.zeros((len(combos), len(columns)))
+    # Non-negative least squares with one or two amplitudes: try every support set, keep the best feasible.
+    supports = [(0,)] if len(columns) == 1 else [(0, 1), (0,), (1,)]
+    for support in supports:
+        b = np.stack([columns[i] for i in support], axis=1)                  # (c, s, n)
+        gram = np.einsum("csn,cun->csu", b, b)
+        rhs = np.einsum("csn,n->cs", b, y)
+        with np.errstate(all="ignore"):
+            if len(support) == 1:
+                amplitudes = rhs / gram[:, :, 0]
+            else:  # 2 x 2 normal equations, Cramer's rule (a singular combination gives inf/nan: infeasible)
+                det = gram[:, 0, 0] * gram[:, 1, 1] - gram[:, 0, 1] ** 2
+                amplitudes = np.stack([(gram[:, 1, 1] * rhs[:, 0] - gram[:, 0, 1] * rhs[:, 1]) / det,
+                                       (gram[:, 0, 0] * rhs[:, 1] - gram[:, 0, 1] * rhs[:, 0]) / det], axis=1)
+        feasible = np.all(amplitudes > 0, axis=1) & np.all(np.isfinite(amplitudes), axis=1)
+        residual = np.sum((y[None, :] - np.einsum("cs,csn->cn", amplitudes, b)) ** 2, axis=1)
+        better = feasible & (residual < best_residual)
+        best_residual[better] = residual[better]
+        full = np.zeros((len(combos), len(columns)))
+        full[:, list(support)] = amplitudes
+        best_amplitudes[better] = full[better]
+    order = np.argsort(best_residual)[:keep]
+    return [model.internal_from(best_amplitudes[i], combos[i]) for i in order if np.isfinite(best_residual[i])]
 
 
 def _fit_exponential(model: _Exponential, t, a, u, lambda_min) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
@@ -308,13 +334,14 @@ def _fit_exponential(model: _Exponential, t, a, u, lambda_min) -> tuple[np.ndarr
         lower[index] = lambda_min
     upper = np.full(k, np.inf)
     best = None
-    for q0 in _start_values(model, t, a, sigma, lambda_min):
+    starts = _start_values(model, t, a, sigma, lambda_min, keep=1 if model.n_parameters <= 3 else 3)
+    for q0 in starts:
         q0 = np.maximum(q0, lower)
         q0 = np.where(q0 == lower, lower + np.maximum(np.abs(lower), 1e-9) * 1e-6 + 1e-12, q0)
         try:
             result = least_squares(lambda q: (model.evaluate(t, model.natural(q)) - a) / sigma, q0,
                                    jac=lambda q: model.jacobian(t, q) / sigma[:, None], bounds=(lower, upper),
-                                   method="trf", x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=4000)
+                                   method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=1000)
         except (ValueError, np.linalg.LinAlgError):
             continue
         if not np.all(np.isfinite(result.x)):
