@@ -5,8 +5,8 @@ attribution README). Each file holds one octant (offsets 0..5 voxels) of S in mG
 full 11 x 11 x 11 kernel follows by mirroring, S(i, j, k) = S(|i|, |j|, |k|).
 
 Dose from a time-integrated activity (TIA) map: D = TIA (*) S, with TIA in MBq h per voxel,
-S converted to Gy/(MBq h) (x 3600 s/h x 1e-3 Gy/mGy). The convolution uses FFTs (overlap-add,
-scipy.signal.oaconvolve), which equals direct summation to float rounding.
+S converted to Gy/(MBq h) (x 3600 s/h x 1e-3 Gy/mGy). The convolution uses FFTs of the zero-padded
+arrays (scipy.fft), which equals direct summation to float rounding.
 """
 
 from __future__ import annotations
@@ -159,18 +159,25 @@ def check_kernel(kernel: Kernel) -> None:
         raise InputError("kernel deposits more than the energy emitted per decay", kernel.source_file)
 
 
-def convolve(tia_mbqh: np.ndarray, kernel: Kernel, dtype=np.float64) -> np.ndarray:
+def convolve(tia_mbqh: np.ndarray, kernel: Kernel, dtype=np.float64, workers: int = -1) -> np.ndarray:
     """Absorbed dose (Gy) of a TIA map (MBq h per voxel) on the kernel's isotropic voxel grid.
 
-    FFT convolution (overlap-add), output on the input's grid (``same``), zero outside the map.
+    Linear (not circular) convolution by real FFTs of the zero-padded map and kernel (scipy.fft,
+    padded to fast lengths, ``workers`` threads), cropped to the input's grid (``same``): zero
+    activity outside the map. float32 input gives float32 arithmetic (relative error ~1e-6).
     Negative TIA values (noise) are kept: they cancel in sums as they should.
     """
-    from scipy.signal import oaconvolve
+    from scipy import fft as sfft
 
     tia = np.asarray(tia_mbqh, dtype=dtype)
     s = kernel.s_gy_per_mbqh.astype(dtype)
-    dose = oaconvolve(tia, s, mode="same")
-    return dose
+    shape = [sfft.next_fast_len(n + m - 1, real=True) for n, m in zip(tia.shape, s.shape)]
+    spectrum = sfft.rfftn(tia, shape, workers=workers)
+    spectrum *= sfft.rfftn(s, shape, workers=workers)
+    full = sfft.irfftn(spectrum, shape, workers=workers)
+    del spectrum
+    c = [(m - 1) // 2 for m in s.shape]
+    return np.ascontiguousarray(full[c[0]:c[0] + tia.shape[0], c[1]:c[1] + tia.shape[1], c[2]:c[2] + tia.shape[2]])
 
 
 def convolve_direct(tia_mbqh: np.ndarray, kernel: Kernel) -> np.ndarray:

@@ -173,7 +173,7 @@ def vsv_dose_gy(tia: Volume, density_g_per_ml: np.ndarray | float | None = None,
             "(total TIA kept); convolved there; the deposited energy moved back to the image voxels by overlap "
             "(energy kept) and divided by their mass")
     provenance["kernel"] = kernel.to_dict()
-    provenance["convolution"] = "FFT (scipy.signal.oaconvolve, overlap-add)"
+    provenance["convolution"] = "FFT (scipy.fft, zero-padded linear convolution)"
     if density_g_per_ml is not None:
         dose = dose * (np.float32(kernel.density_g_per_ml) / np.asarray(density_g_per_ml, dtype=np.float32))
         provenance["density_correction"] = (f"dose x {kernel.density_g_per_ml} / rho (kernel medium density over "
