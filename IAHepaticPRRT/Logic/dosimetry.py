@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ct_density, kinetics
-from .errors import InputError
+from .errors import ComputationError, InputError
 from .grid import Grid
 from .lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H, LDM_GY_G_PER_MBQH, decay_factor
 from .segmentation import Segmentation, resample_mask
@@ -66,6 +66,7 @@ class DosimetryOptions:
     reference_index: int = 0
     activity_uncertainty_percent: float | None = None
     recovery_table: object = None
+    partial_volume_fwhm_mm: float | None = None
     ct_calibration: ct_density.DensityCalibration = ct_density.DEFAULT_CALIBRATION
     previous_cycles: list | None = None
     kidney_risk_factors: bool = False
@@ -85,6 +86,12 @@ class DosimetryOptions:
             raise InputError("calibration uncertainty must be >= 0 %", "--calibration-uncertainty-percent")
         if self.activity_uncertainty_percent is not None and not self.activity_uncertainty_percent > 0:
             raise InputError("activity uncertainty must be > 0 %", "--activity-uncertainty-percent")
+        if self.partial_volume_fwhm_mm is not None:
+            if not (math.isfinite(self.partial_volume_fwhm_mm) and self.partial_volume_fwhm_mm > 0):
+                raise InputError("the SPECT resolution (FWHM) must be positive", "--pvc-fwhm-mm")
+            if self.recovery_table is not None:
+                raise InputError("choose one partial-volume correction: recovery coefficients (--recovery) or the "
+                                 "geometric transfer matrix (--pvc-fwhm-mm), not both", "--recovery")
 
     @property
     def net_administered_mbq(self) -> float:
@@ -242,10 +249,19 @@ def register_to_reference(points: list[SpectTimePoint], cts: list | None, refere
                 fixed, moving, on = cts[reference_index], cts[index], "CT"
             else:
                 fixed, moving, on = reference.volume, point.volume, "SPECT"
-            result = register_rigid(fixed, moving)
+            try:
+                result = register_rigid(fixed, moving)
+            except ComputationError as exc:
+                raise ComputationError(f"time point {index + 1} ({point.source}): {on} registration to the reference "
+                                       f"failed: {exc}; check the images, or give --no-registration when the time "
+                                       "points are already aligned") from exc
             transform = result.transform
             record["registration"] = {"on": on, **result.to_dict(),
-                                      "convention": "maps reference-space points to this time point's space (ITK)"}
+                                      "transform_type": transform.GetName(),
+                                      "parameters": list(transform.GetParameters()),
+                                      "fixed_parameters": list(transform.GetFixedParameters()),
+                                      "convention": "maps reference-space points (LPS mm) to this time point's space "
+                                                    "(ITK; parameters as SimpleITK gives them)"}
         else:
             record["registration"] = "none (--no-registration): resampled in scanner coordinates"
         moved = resample_volume(point.volume, grid, transform, interpolation="linear", default_value=0.0)
@@ -342,6 +358,15 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
         raise InputError("non-finite absorbed dose (non-finite activity or density)", "--spect", "voxel values")
 
     phantom = _patient_sex(points, options, warnings)
+    corrected = None
+    if options.partial_volume_fwhm_mm is not None:
+        from .partial_volume import transfer_matrix
+
+        gtm = transfer_matrix(segmentation, grid, options.partial_volume_fwhm_mm)
+        corrected = [gtm.corrected_activities_mbq(a) for a in arrays]
+        partial_volume_provenance = gtm.to_dict()
+    else:
+        partial_volume_provenance = None
     calibration_relative = options.calibration_uncertainty_percent / 100.0
     vois, fits, tacs, dvhs = [], {}, {}, {}
     weights_by_name = {}
@@ -370,6 +395,10 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
                                    "activity is underestimated")
         weights_by_name[segment.name] = weights
         activity = np.array([float(np.sum(weights * a, dtype=np.float64)) for a in activities])
+        if corrected is not None:
+            row["activity_uncorrected_mbq"] = [float(v) for v in activity]
+            activity = np.array([c[segment.name] for c in corrected])
+            row["partial_volume_correction"] = "geometric transfer matrix"
         recovery_relative = 0.0
         if options.recovery_table is not None:
             rc, recovery_relative, rc_warning = options.recovery_table.lookup(volume_ml)
@@ -465,6 +494,7 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
                          "activity_uncertainty_percent": options.activity_uncertainty_percent,
                          "calibration_uncertainty_percent": options.calibration_uncertainty_percent},
             "recovery_table": getattr(options.recovery_table, "source", None),
+            "partial_volume_correction": partial_volume_provenance,
             "sphere_model": sphere_model.description() if any(v.get("sphere_model_dose_gy") for v in vois) else None,
             "organ_s_values": {"phantom": phantom, "source": "OpenDose (Chauvin et al., JNM 2020;61:1514)",
                                "scaling": "self-dose x phantom mass / patient mass; cross-dose between liver, spleen "

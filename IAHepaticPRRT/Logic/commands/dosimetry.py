@@ -53,6 +53,9 @@ def add_arguments(parser) -> None:
                         help="do not register: time points resampled in scanner coordinates")
     parser.add_argument("--reference", type=int, default=1, help="reference time point, 1-based (default 1)")
     parser.add_argument("--recovery", help="recovery coefficients CSV volume_ml,rc[,rc_uncertainty]")
+    parser.add_argument("--pvc-fwhm-mm", type=float,
+                        help="partial-volume correction of the VOI activities by the geometric transfer matrix, for "
+                             "a Gaussian SPECT resolution of this FWHM (mm); the dose maps are not corrected")
     parser.add_argument("--activity-uncertainty-percent", type=float,
                         help="relative standard uncertainty of each VOI activity (%%); weights the fits")
     parser.add_argument("--previous-cycles", help="CSV or JSON of earlier cycles: cycle,kidney_dose_gy,kidney_bed_gy,"
@@ -76,6 +79,7 @@ def options_from_args(args):
         voxel_model=args.voxel_model, clamp=not args.no_clamp, registration=not args.no_registration,
         reference_index=args.reference - 1, activity_uncertainty_percent=args.activity_uncertainty_percent,
         recovery_table=read_recovery_table(args.recovery) if args.recovery else None,
+        partial_volume_fwhm_mm=args.pvc_fwhm_mm,
         ct_calibration=read_calibration(args.ct_calibration) if args.ct_calibration else DEFAULT_CALIBRATION,
         previous_cycles=read_previous_cycles(args.previous_cycles) if args.previous_cycles else None,
         kidney_risk_factors=args.kidney_risk_factors, phantom_sex=args.phantom_sex)
