@@ -358,6 +358,8 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
         raise InputError("non-finite absorbed dose (non-finite activity or density)", "--spect", "voxel values")
 
     phantom = _patient_sex(points, options, warnings)
+    corrected_voi_dose = options.partial_volume_fwhm_mm is not None or options.recovery_table is not None
+    dose_key = "mean_dose_gy_voi_ldm" if corrected_voi_dose else "mean_dose_gy"
     corrected = None
     if options.partial_volume_fwhm_mm is not None:
         from .partial_volume import transfer_matrix
@@ -445,20 +447,25 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
             row["sphere_model_dose_gy"] = sphere_model.sphere_dose_gy(fit.tia_mbqh, mass_g)
             row["sphere_model_absorbed_fraction"] = sphere_model.absorbed_fraction(mass_g)
         if role.is_kidney:
-            row.update({k: v for k, v in radiobiology.kidney_bed(mean, fit).items()})
+            # With a partial-volume correction the VOI-level dose (corrected TIA) is the organ dose of record.
+            organ_dose = row["mean_dose_gy_voi_ldm"] if corrected_voi_dose else mean
+            row["bed_dose_gy"] = organ_dose
+            row.update({k: v for k, v in radiobiology.kidney_bed(organ_dose, fit).items()})
     if segmentation.segments and overlapping == 0:
         raise InputError("the segmentation does not overlap the SPECT field of view (mismatched geometry: a "
                          "segmentation of another scan?)", segmentation.source or "--seg", "geometry")
     _organ_s_value_doses(vois, phantom, warnings)
 
     kidney_rows = [v for v in vois if v.get("organ") in ("kidneys", "left_kidney", "right_kidney")
-                   and v.get("mean_dose_gy") is not None]
-    worst = max(kidney_rows, key=lambda v: v["mean_dose_gy"]) if kidney_rows else None
-    marrow = next((v for v in vois if v.get("organ") == "bone_marrow" and v.get("mean_dose_gy") is not None), None)
+                   and v.get(dose_key) is not None]
+    worst = max(kidney_rows, key=lambda v: v[dose_key]) if kidney_rows else None
+    marrow = next((v for v in vois if v.get("organ") == "bone_marrow" and v.get(dose_key) is not None), None)
     limits, limit_warnings = compare_with_limits(
-        worst["mean_dose_gy"] if worst else None, worst.get("bed_gy") if worst else None,
-        marrow["mean_dose_gy"] if marrow else None, options.previous_cycles, options.kidney_risk_factors,
+        worst[dose_key] if worst else None, worst.get("bed_gy") if worst else None,
+        marrow[dose_key] if marrow else None, options.previous_cycles, options.kidney_risk_factors,
         worst.get("effective_half_life_h") if worst else None)
+    limits["dose_quantity"] = (dose_key + (" (0.08532 x partial-volume-corrected TIA / mass)" if corrected_voi_dose
+                                           else " (mean of the dose map over the VOI)"))
     if worst:
         limits["kidney_voi"] = worst["name"]
     warnings.extend(limit_warnings)
