@@ -264,3 +264,16 @@ def test_header_administration_time_is_used_with_a_warning(patient, tmp_path, ca
     assert any("RadiopharmaceuticalStartDateTime" in w for w in report["warnings"])
     assert not math.isnan(report["vois"][0]["tia_mbqh"])
     assert pydicom.dcmread(written[0]["nm"]).SeriesTime != pydicom.dcmread(written[0]["nm"]).AcquisitionTime
+
+
+def test_single_time_point_uses_hanscheid(patient, tmp_path, capsys):
+    paths = _volume_case(patient, tmp_path, times=(96.0,))
+    code, out, err = _run(_volume_args(paths, tmp_path, tmp_path / "out", ["--times-h", "96"]), capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "dosimetry.json").read_text())
+    lesion = next(v for v in report["vois"] if v["name"] == "Lesion 1")
+    activity = patient.regions[0].activity_mbq(96.0)
+    assert lesion["model"] == "hanscheid-stp"
+    assert lesion["tia_mbqh"] == pytest.approx(activity * 2 * 96.0 / math.log(2.0), rel=1e-4)
+    assert lesion["mean_dose_gy"] == pytest.approx(lesion["mean_dose_gy_voi_ldm"], rel=1e-3)  # same TIA in the map
+    assert "hanscheid" in report["provenance"]["voxel_tia"]["voxel_model"]

@@ -309,7 +309,7 @@ def _patient_sex(points, options, warnings) -> str:
 def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, options: DosimetryOptions,
                       cts: list | None = None, times_h: list | None = None, inputs: dict | None = None) -> DosimetryResult:
     """The whole cycle's dosimetry from time points already read (see module docstring)."""
-    from . import organ_s_values, radiobiology, sphere_model
+    from . import radiobiology, sphere_model
     from .dose_limits import compare_with_limits
     from .dvh import cumulative_dvh, dvh_metrics
     from .voxel_dosimetry import (activity_mbq_per_voxel, ldm_dose_gy, mean_dose_gy, voxel_tia_mbqh,

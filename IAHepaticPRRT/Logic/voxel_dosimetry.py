@@ -8,6 +8,7 @@ Voxel fits are vectorised over all voxels (numpy, no Python loop over voxels):
   non-positive value at any time point (noise, background) fall back to the trapezoid.
 - ``trapezoid``: straight lines from A = 0 at administration through the points, physical decay
   after the last point (as :func:`iahepaticprrt.kinetics.fit_trapezoid`).
+- One time point: A(t) 2 t / ln 2 in every voxel (Hänscheid et al., JNM 2018;59:75).
 
 Dose:
 
@@ -65,9 +66,16 @@ def voxel_tia_mbqh(times_h, activities_mbq: list[np.ndarray], model: str = "mono
     stack = np.stack([np.asarray(a, dtype=np.float32).ravel() for a in activities_mbq])  # (n, voxels)
     weights = _trapezoid_weights(t).astype(np.float32)
     trapezoid = np.tensordot(weights, stack, axes=1)  # float32, (voxels,)
-    if model == "trapezoid" or t.size < 2:
-        summary = {"voxel_model": "trapezoid" if t.size >= 2 or model == "trapezoid" else "trapezoid (one time point)",
-                   "voxels_fitted": 0, "voxels_trapezoid": int(np.count_nonzero(np.any(stack != 0, axis=0)))}
+    if t.size == 1:
+        # One time point: Hänscheid's single-time-point TIA in every voxel, A(t) 2 t / ln 2 (as for the VOIs).
+        if not t[0] > 0:
+            raise InputError("a single time point must lie after the administration", None, "time_h")
+        factor = np.float32(2.0 * t[0] / math.log(2.0))
+        return (stack[0] * factor).reshape(shape), {"voxel_model": "hanscheid-stp (one time point)",
+                                                    "voxels_fitted": 0, "voxels_trapezoid": 0}
+    if model == "trapezoid":
+        summary = {"voxel_model": "trapezoid", "voxels_fitted": 0,
+                   "voxels_trapezoid": int(np.count_nonzero(np.any(stack != 0, axis=0)))}
         return trapezoid.reshape(shape), summary
     positive = np.all(stack > 0, axis=0)
     tia = trapezoid
