@@ -371,7 +371,6 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
         partial_volume_provenance = None
     calibration_relative = options.calibration_uncertainty_percent / 100.0
     vois, fits, tacs, dvhs = [], {}, {}, {}
-    weights_by_name = {}
     overlapping = 0
     for segment in segmentation.segments:
         role = role_of(segment.name)
@@ -395,7 +394,6 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
         if coverage < FOV_COVERAGE_WARNING:
             row["warnings"].append(f"{100 * (1 - coverage):.1f} % of the VOI lies outside the SPECT field of view: its "
                                    "activity is underestimated")
-        weights_by_name[segment.name] = weights
         activity = np.array([float(np.sum(weights * a, dtype=np.float64)) for a in activities])
         if corrected is not None:
             row["activity_uncorrected_mbq"] = [float(v) for v in activity]
