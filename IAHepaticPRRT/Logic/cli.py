@@ -22,6 +22,8 @@ COMMANDS = {
     "series": "series",
     "convert": "convert",
     "phantom": "phantom",
+    "kinetics": "kinetics",
+    "dosimetry": "dosimetry",
 }
 
 EXIT_INPUT_ERROR = 2

@@ -37,6 +37,17 @@ class ModuleLogic:
         segmentation = read_segmentation(path, labels_csv)
         return adapter.segmentation_node_from_segmentation(self.scene, segmentation, name or segmentation_name(path))
 
+    # ---- dosimetry ---------------------------------------------------------------------------
+    def run_dosimetry(self, spect_sources, segmentation_path, options, labels_csv=None, ct_sources=None,
+                      name: str = "Dosimetry"):
+        """177Lu dosimetry of one cycle from files (see :func:`iahepaticprrt.dosimetry.run_dosimetry`);
+        returns (result, nodes): the dose volume node, results table, TAC and DVH charts."""
+        from ..dosimetry import run_dosimetry
+        from .dosimetry_nodes import dosimetry_nodes
+
+        result = run_dosimetry(spect_sources, segmentation_path, options, labels_csv, ct_sources)
+        return result, dosimetry_nodes(self.scene, result, name)
+
 
 def segmentation_name(path) -> str:
     from pathlib import Path
