@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": "demo",
     "series": "series",
     "convert": "convert",
+    "suv": "suv",
 }
 
 EXIT_INPUT_ERROR = 2
