@@ -22,6 +22,7 @@ COMMANDS = {
     "series": "series",
     "convert": "convert",
     "suv": "suv",
+    "uptake": "uptake",
 }
 
 EXIT_INPUT_ERROR = 2
