@@ -150,3 +150,19 @@ def test_sphere_means_match_a_direct_sum_on_a_random_image():
         inside = valid[k:k + kernel.shape[0], j:j + kernel.shape[1], i:i + kernel.shape[2]]
         assert value == pytest.approx(np.sum(window * kernel) / np.sum(inside * kernel), rel=1e-5)
     assert truncated.tolist() == [True, False, True, True]
+
+
+def test_weights_do_not_depend_on_how_the_mask_grid_is_cropped():
+    # PET voxel centres fall exactly on faces of the 2 mm mask voxels (a common PET/CT alignment):
+    # nearest-neighbour ties must be broken the same way whatever the mask grid's origin.
+    ct = Grid((40, 40, 40), (2.0, 2.0, 2.0), (-51.0, -41.0, -31.0))
+    k, j, i = np.indices(ct.shape_kji)
+    centre = np.array([20, 20, 20])
+    mask = (k - centre[0]) ** 2 + (j - centre[1]) ** 2 + (i - centre[2]) ** 2 <= 7.5 ** 2
+    crop = (slice(10, 31), slice(11, 30), slice(12, 29))
+    cropped = Grid((21, 19, 17), ct.spacing_mm, ct.index_to_lps((12, 11, 10)), ct.direction)
+    full = voi_weights("Lesion 1", mask, ct, PET)
+    part = voi_weights("Lesion 1", mask[crop], cropped, PET)
+    assert full.box == part.box
+    np.testing.assert_array_equal(full.weights, part.weights)
+    assert full.weights.sum() * PET.voxel_volume_ml == pytest.approx(mask.sum() * ct.voxel_volume_ml, rel=0.02)

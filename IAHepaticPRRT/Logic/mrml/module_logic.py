@@ -37,6 +37,15 @@ class ModuleLogic:
         segmentation = read_segmentation(path, labels_csv)
         return adapter.segmentation_node_from_segmentation(self.scene, segmentation, name or segmentation_name(path))
 
+    # ---- PET uptake (issue 4) ----------------------------------------------------------------
+    def compare_uptake(self, ia_pet_folder, iv_pet_folder, ia_segmentation_node, iv_segmentation_node, **options):
+        """IA versus IV SUV per VOI, enhancement ratios and eligibility: SUV volume nodes, a table node
+        and a bar chart (see :func:`iahepaticprrt.mrml.uptake_nodes.compare_uptake_in_scene`)."""
+        from .uptake_nodes import compare_uptake_in_scene
+
+        return compare_uptake_in_scene(self.scene, ia_pet_folder, iv_pet_folder, ia_segmentation_node,
+                                       iv_segmentation_node, **options)
+
 
 def segmentation_name(path) -> str:
     from pathlib import Path
