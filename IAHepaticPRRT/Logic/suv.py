@@ -621,8 +621,9 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
                             "and half-life were not needed")
         factors = scale * ratio
         factor_unit = f"{UNIT_OF_TYPE[suv_type]} per {image_unit}"
-    values = series.volume.array.astype(np.float64) * factors[:, None, None]
-    suv = values.astype(np.float32)
+    suv = np.empty(series.volume.array.shape, dtype=np.float32)
+    for k, factor in enumerate(factors):  # slice by slice: no full-size float64 copy
+        suv[k] = series.volume.array[k].astype(np.float64) * factor
     uniform = bool(np.allclose(factors, factors[0], rtol=1e-12, atol=0.0))
     info = {
         "suv_type": suv_type,

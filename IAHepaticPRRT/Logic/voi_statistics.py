@@ -52,7 +52,7 @@ CORE_FRACTION = 0.5
 #: A shift far above round-off and far below any voxel size breaks those ties one fixed way.
 TIE_BREAK_SHIFT_MM = (1.7e-4, 2.3e-4, 2.9e-4)
 #: Voxels per FFT slab (bounds the memory of the SUVpeak convolution).
-SLAB_VOXELS = 8_000_000
+SLAB_VOXELS = 4_000_000
 
 
 @dataclass
@@ -126,7 +126,12 @@ def voi_weights(name: str, mask: np.ndarray, mask_grid: Grid, pet_grid: Grid) ->
         return empty
     origin = pet_grid.index_to_lps(t_lo.astype(float)) + pet_grid.direction @ np.array(TIE_BREAK_SHIFT_MM)
     sub_grid = Grid((t_hi - t_lo + 1)[::-1], pet_grid.spacing_mm, origin, pet_grid.direction)
-    fractions = resample_mask(mask, mask_grid, sub_grid, "fraction")
+    # Only the mask's own bounding box goes to the resampler (the tie-break makes the result
+    # independent of the crop: Testing/test_voi_statistics.py).
+    crop = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi))
+    crop_grid = Grid(mask[crop].shape, mask_grid.spacing_mm, mask_grid.index_to_lps((lo[2], lo[1], lo[0])),
+                     mask_grid.direction)
+    fractions = resample_mask(mask[crop], crop_grid, sub_grid, "fraction")
     inner = _box_around(fractions > 0)
     if inner is None:
         empty.outside_fov_fraction = outside
@@ -183,19 +188,16 @@ class SphereMeans:
         h = self.half
         plane = int(np.prod(hi[1:] - lo[1:] + 2 * h[1:]))
         slab = max(1, SLAB_VOXELS // max(plane, 1) - 2 * int(h[0]))
-        from scipy.signal import fftconvolve
-
-        kernel = self.kernel[::-1, ::-1, ::-1]  # correlation by convolution with the flipped kernel
         for k0 in range(lo[0], hi[0], slab):
             k1 = min(k0 + slab, hi[0])
             want_lo = np.array([k0, lo[1], lo[2]]) - h
             want_hi = np.array([k1, hi[1], hi[2]]) + h
-            block = np.zeros(tuple(want_hi - want_lo), dtype=np.float64)
+            block = np.zeros(tuple(want_hi - want_lo), dtype=np.float64)  # zeros outside the image
             src_lo = np.maximum(want_lo, 0)
             src_hi = np.minimum(want_hi, shape)
             dst = tuple(slice(int(a - w), int(b - w)) for a, b, w in zip(src_lo, src_hi, want_lo))
             block[dst] = self.suv[tuple(slice(int(a), int(b)) for a, b in zip(src_lo, src_hi))]
-            self.sums[k0 - lo[0]:k1 - lo[0]] = fftconvolve(block, kernel, mode="valid")
+            self.sums[k0 - lo[0]:k1 - lo[0]] = _correlate_valid(block, self.kernel)
 
     def means_at(self, kji: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sphere means at voxel indices ``kji`` (n, 3) inside the prepared region, and whether each
@@ -214,6 +216,22 @@ class SphereMeans:
                 valid.append(((position >= 0) & (position < shape[axis])).astype(np.float64))
             weight[near] = np.einsum("abc,na,nb,nc->n", self.kernel, *valid)
         return sums / weight, weight < self.kernel_sum * (1 - 1e-9)
+
+
+def _correlate_valid(block: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Sum of kernel x block around each voxel whose kernel window lies wholly in ``block`` (numpy's
+    "valid" correlation), by FFT. A circular convolution of the block's own size is enough: the
+    valid outputs are the ones the wrap-around does not reach."""
+    from scipy import fft
+
+    shape = [fft.next_fast_len(int(n), real=True) for n in block.shape]
+    flipped = kernel[::-1, ::-1, ::-1]  # correlation = convolution with the flipped kernel
+    spectrum = fft.rfftn(block, shape)
+    spectrum *= fft.rfftn(flipped, shape)
+    full = fft.irfftn(spectrum, shape)
+    del spectrum
+    valid = tuple(slice(k - 1, n) for k, n in zip(kernel.shape, block.shape))
+    return full[valid]
 
 
 # ---- statistics ----------------------------------------------------------------------------------
