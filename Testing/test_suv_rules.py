@@ -356,3 +356,35 @@ def test_result_json_has_the_required_keys(tmp_path):
                 "injected_activity_bq", "half_life_s", "series_instance_uid", "warnings"):
         assert key in info
     assert dt.datetime.fromisoformat(info["reference_time"]) == dt.datetime(2025, 1, 1, 11)
+
+
+# ---- the command -----------------------------------------------------------------------------------
+def test_suv_command_writes_float32_on_the_pet_grid_and_prints_json(tmp_path, capsys):
+    import json
+
+    from pet_builder import GRID
+
+    from iahepaticprrt.cli import main
+    from iahepaticprrt.volume_files import read_volume
+
+    write_pet(tmp_path / "pet", base_header(PatientSex="F"))
+    assert main(["suv", str(tmp_path / "pet"), "-o", str(tmp_path / "suv.nrrd"), "--suv-type", "lbm-janma",
+                 "--weight-kg", "70", "--height-cm", "165"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    volume = read_volume(tmp_path / "suv.nrrd")
+    assert volume.array.dtype == np.float32 and volume.grid.is_same(GRID, 1e-4)
+    # Janmahasatian, female, 70 kg, 165 cm: BMI 25.712; LBM = 9270 x 70 / (8780 + 244 x 25.712) = 43.106 kg.
+    lbm_g = 9270 * 70 / (8780 + 244 * 70 / 1.65 ** 2) * 1000
+    assert lbm_g == pytest.approx(43106, abs=1)
+    np.testing.assert_allclose(volume.array[:, 0, 0], SLICE_VALUES * lbm_g / decayed(150e6, 3600.0), rtol=1e-6)
+    assert info["suv_unit"] == "SUVlbmJanma" and info["patient"]["height_source"] == "user (--height-cm)"
+
+
+def test_suv_command_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys):
+    from iahepaticprrt.cli import main
+
+    write_pet(tmp_path / "pet", base_header(PatientWeight=None))
+    assert main(["suv", str(tmp_path / "pet"), "-o", str(tmp_path / "suv.nrrd")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "PatientWeight (0010,1030)" in err and "--weight-kg" in err
+    assert not (tmp_path / "suv.nrrd").exists()

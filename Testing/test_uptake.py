@@ -91,7 +91,11 @@ def test_small_lesions_are_flagged_for_partial_volume(result, written, tmp_path,
 
 
 def test_tumour_to_organ_ratios(written, tmp_path, capsys):
-    data = _run(written, tmp_path, capsys, "--organ-metric", "suv_max")
+    data = _run(written, tmp_path, capsys, "--organ-metric", "suv_max", "--save-suv")
+    from iahepaticprrt.volume_files import read_volume
+
+    saved = read_volume(tmp_path / "ia_suv.nrrd")
+    assert saved.grid.is_same(case.PET_GRIDS["ia"], 1e-4) and saved.array.max() == pytest.approx(40.0, rel=1e-4)
     ia, iv = data["ratios"]["ia"], data["ratios"]["iv"]
     assert ia["tumour_to_spleen"]["lesions"]["Lesion 1"] == pytest.approx(40.0 / 20.0, rel=1e-4)
     assert iv["tumour_to_spleen"]["lesions"]["Lesion 2"] == pytest.approx(10.0 / 22.0, rel=1e-4)
