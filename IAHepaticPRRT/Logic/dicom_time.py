@@ -104,8 +104,9 @@ def parse_user_time(text: str, option: str) -> tuple[_dt.datetime | None, _dt.ti
     except ValueError:
         pass
     if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", text):
+        hours, rest = text.split(":", 1)
         try:
-            return None, _dt.time.fromisoformat(text.zfill(len(text) + (1 if len(text.split(":")[0]) == 1 else 0)))
+            return None, _dt.time.fromisoformat(f"{int(hours):02d}:{rest}")
         except ValueError:
             pass
     if re.fullmatch(r"\d{8,14}(\.\d+)?", text):

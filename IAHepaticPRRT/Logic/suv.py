@@ -577,6 +577,10 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
     if modality != "PT":
         raise InputError(f"not a PET series (Modality '{modality}'): SUV needs a PT series", source, "Modality (0008,0060)")
     kind, image_type, scale, image_unit = _image_kind(series, warnings)
+    intercepts = [float(ds.get("RescaleIntercept", 0) or 0) for ds in series.datasets]
+    if any(i != 0 for i in intercepts):
+        warnings.append(f"RescaleIntercept (0028,1052) is not 0 in {sum(i != 0 for i in intercepts)} slice(s) "
+                        "(PET requires 0): applied as given")
     header_patient = _header_patient(first, source, warnings)
     patient = _patient_with_overrides(header_patient, overrides, warnings)
     timing = None
