@@ -388,3 +388,12 @@ def test_suv_command_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "PatientWeight (0010,1030)" in err and "--weight-kg" in err
     assert not (tmp_path / "suv.nrrd").exists()
+
+
+def test_injection_time_override_is_refused_for_admin_decay_correction(tmp_path):
+    # The scanner corrected the pixels to the header's injection time; the override cannot undo that.
+    with pytest.raises(InputError, match="ADMIN") as error:
+        run(tmp_path, base_header(DecayCorrection="ADMIN"), overrides=SuvOverrides(injection_time="09:50"))
+    assert error.value.field == "DecayCorrection (0054,1102)"
+    result = run(tmp_path / "dose", base_header(DecayCorrection="ADMIN"), overrides=SuvOverrides(injected_mbq=100))
+    np.testing.assert_allclose(slice_suv(result), SLICE_VALUES * WEIGHT_G / 100e6, rtol=1e-6)

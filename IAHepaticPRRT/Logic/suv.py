@@ -463,6 +463,12 @@ def _timing(series: DicomSeries, overrides: SuvOverrides, warnings: list, what: 
     if scan_start is not None and (scan_start - injection) > _dt.timedelta(hours=24):
         warnings.append(f"the scan starts {(scan_start - injection).total_seconds() / 3600:.1f} h after the injection: "
                         "check the injection date")
+    if decay == "ADMIN" and overrides.injection_time is not None:
+        # The scanner decay-corrected the image to the header's administration time: replacing that
+        # time would need the image re-corrected, which the header does not describe.
+        raise InputError("DecayCorrection ADMIN: the image is decay-corrected to the header's injection time; "
+                         "an --injection-time override cannot be applied to it", source,
+                         "DecayCorrection (0054,1102)")
     frame_factors = np.ones(len(series.datasets))
     if decay == "START":
         if half_life_s is None:
@@ -609,6 +615,11 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
                             f"normaliser ratio N_{suv_type} / N_{image_type} = {ratio:.6g}")
         if overrides.any_timing():
             # Undo the scanner's activity normalisation and apply the user's: needs the header's own values.
+            decay = _same_in_every_slice(series, "DecayCorrection", "DecayCorrection (0054,1102)")
+            if decay != "START" and (overrides.injection_time is not None or overrides.half_life_s is not None):
+                raise InputError(f"the image holds SUV with DecayCorrection '{decay}': only the injected and residual "
+                                 "activity can be replaced, not the injection time or half-life", source,
+                                 "DecayCorrection (0054,1102)")
             header_only = SuvOverrides()
             try:
                 header_timing = _timing(series, header_only, [], "SUV image")
