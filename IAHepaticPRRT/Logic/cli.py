@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": "demo",
     "series": "series",
     "convert": "convert",
+    "phantom": "phantom",
     "suv": "suv",
     "uptake": "uptake",
 }
