@@ -105,3 +105,32 @@ def test_small_lesions_are_flagged(phantom):
             assert voi["partial_volume_flag"] is False, voi["name"]
             checked += 1
     assert checked >= 2
+
+
+@pytest.mark.parametrize("vendor", ["ge", "philips"])
+def test_vendor_variants_give_the_true_suv(tmp_path, vendor, capsys):
+    """GE (SeriesTime after the acquisition, scan date-time in (0009,100D)) and Philips (CNTS with
+    (7053,1000) and (7053,1009)) headers give the same SUV as the truth in region interiors."""
+    from iahepaticprrt.segmentation import Segmentation, read_segmentation
+    from iahepaticprrt.voi_statistics import segmentation_weights, voi_statistics
+
+    assert main(["phantom", str(tmp_path / "p"), "--small", "--no-noise", "--vendor", vendor]) == 0
+    capsys.readouterr()
+    truth = json.loads((tmp_path / "p" / "truth.json").read_text())
+    assert main(["suv", str(tmp_path / "p" / "iv_day3" / "pet"), "-o", str(tmp_path / "suv.nrrd")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    if vendor == "ge":
+        assert info["reference_time_source"] == "GE private scan date-time (0009,100D)"
+        assert info["reference_time"] == truth["pet"]["iv"]["reference_datetime"]
+    else:
+        assert info["units"] == "CNTS"
+    from iahepaticprrt.volume_files import read_volume
+
+    suv = read_volume(tmp_path / "suv.nrrd")
+    seg = read_segmentation(tmp_path / "p" / "segmentations" / "iv_day3.seg.nrrd")
+    margin_mm = INTERIOR_FWHM * truth["generator"]["pet_fwhm_mm"]
+    interior = Segmentation(seg.grid)
+    for name in ("Healthy liver", "Spleen", "Lesion 1"):
+        interior.add(name, _interior(seg.mask(name), seg.grid.spacing_mm, margin_mm))
+    for s in voi_statistics(suv.array, suv.grid, segmentation_weights(interior, suv.grid)):
+        assert s["suv_mean"] == pytest.approx(truth["pet"]["iv"]["suv_bw"][s["name"]], rel=0.01), s["name"]
