@@ -45,12 +45,6 @@ KERNEL_SUBSAMPLES = 20
 ISOCONTOUR_FRACTIONS = (0.41, 0.50)
 #: A VOI voxel counts for max/min/peak candidates when at least this fraction of it is covered.
 CORE_FRACTION = 0.5
-#: Sub-samples of the coverage fractions are moved by this much (mm, along the PET's i, j, k axes).
-#: PET and CT grids are often aligned so that sub-sample positions fall exactly on the faces of
-#: segmentation voxels; nearest-neighbour lookup then depends on floating-point round-off (and
-#: changed a 30 mm sphere's volume by 3 % between a cropped and an uncropped copy of one mask).
-#: A shift far above round-off and far below any voxel size breaks those ties one fixed way.
-TIE_BREAK_SHIFT_MM = (1.7e-4, 2.3e-4, 2.9e-4)
 #: Voxels per FFT slab (bounds the memory of the SUVpeak convolution).
 SLAB_VOXELS = 4_000_000
 
@@ -124,9 +118,9 @@ def voi_weights(name: str, mask: np.ndarray, mask_grid: Grid, pet_grid: Grid) ->
     if np.any(t_hi < t_lo):
         empty.outside_fov_fraction = outside
         return empty
-    origin = pet_grid.index_to_lps(t_lo.astype(float)) + pet_grid.direction @ np.array(TIE_BREAK_SHIFT_MM)
-    sub_grid = Grid((t_hi - t_lo + 1)[::-1], pet_grid.spacing_mm, origin, pet_grid.direction)
-    # Only the mask's own bounding box goes to the resampler (the tie-break makes the result
+    sub_grid = Grid((t_hi - t_lo + 1)[::-1], pet_grid.spacing_mm, pet_grid.index_to_lps(t_lo.astype(float)),
+                    pet_grid.direction)
+    # Only the mask's own bounding box goes to the resampler (its tie-break makes the result
     # independent of the crop: Testing/test_voi_statistics.py).
     crop = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi))
     crop_grid = Grid(mask[crop].shape, mask_grid.spacing_mm, mask_grid.index_to_lps((lo[2], lo[1], lo[0])),

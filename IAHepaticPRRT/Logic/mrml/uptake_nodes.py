@@ -11,10 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..errors import InputError
-from ..segmentation import Segmentation, resample_mask
 from ..suv import SuvOverrides, suv_from_folder
 from ..uptake import COLUMNS, ROUTES, UptakeParameters, compare_routes, table_rows
 from . import adapter
@@ -31,64 +28,6 @@ class UptakeNodes:
     table_node: object
     chart_node: object
     suv_volume_nodes: dict = field(default_factory=dict)
-
-
-def segmentation_from_node_lattice(node) -> Segmentation:
-    """Every segment of a segmentation node on one grid of its stored lattice (the union of the
-    segments' extents), without resampling; empty segments stay (empty) so they get their warning."""
-    import slicer
-    import vtk
-    from vtk.util import numpy_support
-
-    segmentation = node.GetSegmentation()
-    labelmap_name = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
-    if segmentation.GetNumberOfSegments() == 0:
-        raise InputError("the segmentation has no segments", node.GetName(), "segments")
-    if not segmentation.ContainsRepresentation(labelmap_name) and not node.CreateBinaryLabelmapRepresentation():
-        raise InputError("cannot create a binary labelmap from this segmentation", node.GetName(), "representation")
-    to_world = np.eye(4)
-    parent = node.GetParentTransformNode()
-    if parent is not None:
-        if not parent.IsTransformToWorldLinear():
-            raise InputError("the segmentation is under a non-linear transform: harden it first", node.GetName(),
-                             "parent transform")
-        m = vtk.vtkMatrix4x4()
-        parent.GetMatrixTransformToWorld(m)
-        to_world = adapter._numpy_matrix(m)
-    parts = []
-    for index in range(segmentation.GetNumberOfSegments()):
-        segment = segmentation.GetSegment(segmentation.GetNthSegmentID(index))
-        labelmap = segment.GetRepresentation(labelmap_name)
-        matrix = vtk.vtkMatrix4x4()
-        labelmap.GetImageToWorldMatrix(matrix)
-        extent = labelmap.GetExtent()
-        if extent[1] < extent[0] or labelmap.GetPointData().GetScalars() is None:
-            parts.append((segment.GetName(), to_world @ adapter._numpy_matrix(matrix), None, None, segment))
-            continue
-        size = (extent[1] - extent[0] + 1, extent[3] - extent[2] + 1, extent[5] - extent[4] + 1)
-        scalars = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars())
-        mask = scalars.reshape(size[::-1]) == segment.GetLabelValue()
-        parts.append((segment.GetName(), to_world @ adapter._numpy_matrix(matrix), np.array(extent[::2]), mask, segment))
-    lattice = parts[0][1]
-    non_empty = [p for p in parts if p[3] is not None]
-    if non_empty:
-        lo = np.min([p[2] for p in non_empty], axis=0)
-        hi = np.max([p[2] + np.array(p[3].shape[::-1]) - 1 for p in non_empty], axis=0)
-    else:
-        lo = hi = np.zeros(3, int)
-    grid = adapter.grid_from_ijk_to_ras(lattice @ adapter._translation(*lo), tuple(hi - lo + 1))
-    result = Segmentation(grid, source=node.GetName())
-    for name, matrix, start, mask, segment in parts:
-        full = np.zeros(grid.shape_kji, bool)
-        if mask is not None:
-            if np.allclose(matrix, lattice, atol=1e-6):
-                offset = (start - lo)[::-1]
-                full[tuple(slice(int(o), int(o) + n) for o, n in zip(offset, mask.shape))] = mask
-            else:  # a segment stored on another lattice: nearest-neighbour onto the first one
-                own = adapter.grid_from_ijk_to_ras(matrix @ adapter._translation(*start), mask.shape[::-1])
-                full = resample_mask(mask, own, grid, "nearest")
-        result.add(name, full, tuple(segment.GetColor()))
-    return result
 
 
 def _column_unit(unit: str, suv_unit: str) -> str:
@@ -130,7 +69,7 @@ def compare_uptake_in_scene(scene, ia_pet_folder, iv_pet_folder, ia_segmentation
     parameters.check()
     suv = {route: suv_from_folder(folders[route], parameters.suv_type, overrides.get(route), series_uids.get(route))
            for route in ROUTES}
-    segmentations = {route: segmentation_from_node_lattice(nodes[route]) for route in ROUTES}
+    segmentations = {route: adapter.segmentation_from_node(nodes[route]) for route in ROUTES}
     inputs = {"ia_pet": str(ia_pet_folder), "iv_pet": str(iv_pet_folder),
               "ia_segmentation": f"segmentation node '{ia_segmentation_node.GetName()}'",
               "iv_segmentation": f"segmentation node '{iv_segmentation_node.GetName()}'"}
