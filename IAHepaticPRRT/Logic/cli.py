@@ -24,6 +24,8 @@ COMMANDS = {
     "phantom": "phantom",
     "kinetics": "kinetics",
     "dosimetry": "dosimetry",
+    "suv": "suv",
+    "uptake": "uptake",
 }
 
 EXIT_INPUT_ERROR = 2

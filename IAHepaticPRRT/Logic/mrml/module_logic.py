@@ -48,6 +48,15 @@ class ModuleLogic:
         result = run_dosimetry(spect_sources, segmentation_path, options, labels_csv, ct_sources)
         return result, dosimetry_nodes(self.scene, result, name)
 
+    # ---- PET uptake (issue 4) ----------------------------------------------------------------
+    def compare_uptake(self, ia_pet_folder, iv_pet_folder, ia_segmentation_node, iv_segmentation_node, **options):
+        """IA versus IV SUV per VOI, enhancement ratios and eligibility: SUV volume nodes, a table node
+        and a bar chart (see :func:`iahepaticprrt.mrml.uptake_nodes.compare_uptake_in_scene`)."""
+        from .uptake_nodes import compare_uptake_in_scene
+
+        return compare_uptake_in_scene(self.scene, ia_pet_folder, iv_pet_folder, ia_segmentation_node,
+                                       iv_segmentation_node, **options)
+
 
 def segmentation_name(path) -> str:
     from pathlib import Path
