@@ -99,6 +99,9 @@ def test_auto_stays_valid_with_three_or_four_points(n_points):
     assert result.model == "mono-exp"  # the only model with a degree of freedom and a defined AICc
     assert math.isfinite(result.tia_mbqh) and result.tia_mbqh > 0
     assert result.tia_mbqh == pytest.approx(tia(parameters), rel=0.1)
+    # Why auto chose the model is recorded as information, not as a warning to the reader.
+    assert result.selection.startswith("auto:") and "model_selection" in result.to_dict()
+    assert not any(w.startswith("auto:") for w in result.warnings)
 
 
 def _coverage(model, times, seed, draws=500):

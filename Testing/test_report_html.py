@@ -23,8 +23,9 @@ DOSIMETRY = {
               "dose_uncertainty_gy": 0.25, "d2_gy": 4.1, "d50_gy": 2.6, "d98_gy": 1.2, "bed_gy": 2.9,
               "tac": [{"time_h": 4, "activity_mbq": 90}, {"time_h": 24, "activity_mbq": 80},
                       {"time_h": 96, "activity_mbq": 30}, {"time_h": 168, "activity_mbq": 12}]}],
-    "limits": [{"quantity": "kidney absorbed dose", "this_cycle_gy": 2.67, "previous_cycles_gy": 16.0,
-                "cumulative_gy": 18.67, "limit_gy": 23.0, "exceeded": False}],
+    "limits": {"limits": {"kidney_dose_gy": {"this_cycle": 2.67, "previous_cycles": 16.0, "cumulative": 18.67,
+                                             "limit": 23.0, "exceeded": False, "limit_source": "Bodei 2008"}},
+               "kidney_voi": "Left kidney"},
 }
 
 
@@ -37,7 +38,7 @@ def test_self_contained_and_well_formed_svg():
     html = _render(dvh={"Left kidney": ([0, 1, 2, 3, 4], [100, 98, 60, 10, 0])})
     assert "<script" not in html and "src=" not in html and "href=" not in html  # nothing external
     svgs = re.findall(r"<svg.*?</svg>", html, re.S)
-    assert len(svgs) == 3  # bar chart, time-activity curves, DVH
+    assert len(svgs) == 3  # bar chart, time-activity curves (organs), DVH
     for svg in svgs:
         ET.fromstring(svg)
 
@@ -53,7 +54,8 @@ def test_summary_first_with_verdict_and_limits():
 
 def test_not_eligible_and_exceeded_limit():
     uptake = dict(UPTAKE, mean_enhancement_ratio=2.4, eligible=False)
-    dosimetry = dict(DOSIMETRY, limits=[dict(DOSIMETRY["limits"][0], cumulative_gy=24.0, exceeded=True)])
+    limit = dict(DOSIMETRY["limits"]["limits"]["kidney_dose_gy"], cumulative=24.0, exceeded=True)
+    dosimetry = dict(DOSIMETRY, limits={"limits": {"kidney_dose_gy": limit}})
     html = render_report(uptake, dosimetry, {}, generated=datetime(2026, 1, 1))
     assert "Not eligible" in html and "2.4 &lt; threshold 3" in html and "EXCEEDED" in html
 

@@ -192,7 +192,7 @@ def main() -> int:
     tracemalloc.stop()
     print(f"process peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 10:.0f} MiB "
           f"(includes the inputs: PET {suv.nbytes / 2 ** 20:.0f} MiB float32, masks)")
-    print(f"VOI volumes (mL): " + ", ".join(f"{n} {s['volume_ml']:.0f}" for n, s in fast.items()))
+    print("VOI volumes (mL): " + ", ".join(f"{n} {s['volume_ml']:.0f}" for n, s in fast.items()))
     return 0
 
 

@@ -26,6 +26,8 @@ COMMANDS = {
     "dosimetry": "dosimetry",
     "suv": "suv",
     "uptake": "uptake",
+    "run": "run",
+    "batch": "batch",
 }
 
 EXIT_INPUT_ERROR = 2

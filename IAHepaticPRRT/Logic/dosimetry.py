@@ -291,7 +291,8 @@ def _fov_fraction(source: Grid, target: Grid, transform) -> float:
 def _json_fit(fit: kinetics.FitResult) -> dict:
     return {"model": fit.model, "formula": fit.formula, "parameters": fit.parameters,
             "parameter_uncertainties": fit.parameter_uncertainties, "aicc": fit.aicc,
-            "clamped_to_physical_decay": fit.clamped, "fit_uncertainty_source": fit.uncertainty_source}
+            "clamped_to_physical_decay": fit.clamped, "fit_uncertainty_source": fit.uncertainty_source,
+            "model_selection": fit.selection}
 
 
 def _patient_sex(points, options, warnings) -> str:
@@ -547,7 +548,8 @@ def _organ_s_value_doses(vois: list[dict], phantom: str, warnings: list) -> None
 # ---- files -----------------------------------------------------------------------------------
 def run_dosimetry(spect_sources: list, segmentation_path, options: DosimetryOptions, labels_csv=None,
                   ct_sources: list | None = None) -> DosimetryResult:
-    """Read the inputs (files) and compute (nothing written)."""
+    """Read the inputs (files; the segmentation may also be a :class:`Segmentation`) and compute
+    (nothing written)."""
     from .dicom_series import read_series
     from .segmentation import read_segmentation
 
@@ -559,7 +561,11 @@ def run_dosimetry(spect_sources: list, segmentation_path, options: DosimetryOpti
             raise InputError(f"{len(ct_sources)} CTs for {len(spect_sources)} SPECT time points: give one CT per "
                              "time point", "--ct")
         cts = [read_series(path, modalities=("CT",)).volume for path in ct_sources]
-    segmentation = read_segmentation(segmentation_path, labels_csv)
+    if isinstance(segmentation_path, Segmentation):  # already read (e.g. from a segmentation node)
+        segmentation = segmentation_path
+        segmentation_path = segmentation.source or "segmentation"
+    else:
+        segmentation = read_segmentation(segmentation_path, labels_csv)
     inputs = {"spect": [str(s) for s in spect_sources], "ct": [str(c) for c in ct_sources or []],
               "segmentation": str(segmentation_path), "labels": str(labels_csv) if labels_csv else None}
     return compute_dosimetry(points, segmentation, options, cts, inputs=inputs)

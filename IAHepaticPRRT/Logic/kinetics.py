@@ -211,6 +211,7 @@ class FitResult:
     times_h: np.ndarray | None = None
     activities_mbq: np.ndarray | None = None
     trapezoid_start: str = "zero"
+    selection: str = ""  # why `auto` chose this model (information, not a warning)
 
     def activity_mbq(self, t_h) -> np.ndarray:
         """The fitted (or interpolated) activity at ``t_h``."""
@@ -233,6 +234,7 @@ class FitResult:
             "tia_fit_uncertainty_mbqh": self.tia_fit_uncertainty_mbqh, "n_points": self.n_points,
             "n_parameters": self.n_parameters, "weighted_rss": self.weighted_rss, "aicc": self.aicc,
             "clamped_to_physical_decay": self.clamped, "uncertainty_source": self.uncertainty_source,
+            "model_selection": self.selection,
         }
 
 
@@ -544,8 +546,8 @@ def fit_auto(times_h, activities_mbq, uncertainties_mbq=None, clamp: bool = True
         return fit_hanscheid(t, a, u, voi, source)
     if n == 2:
         result = fit_trapezoid(t, a, u, voi=voi, source=source)
-        result.warnings.append("auto: two time points: trapezoid (too few points for an exponential fit with an "
-                               "uncertainty)")
+        result.selection = ("auto: two time points: trapezoid (too few points for an exponential fit with an "
+                            "uncertainty)")
         return result
     fits, failures = [], []
     for name in EXPONENTIAL_MODELS:
@@ -567,8 +569,7 @@ def fit_auto(times_h, activities_mbq, uncertainties_mbq=None, clamp: bool = True
         best = fit_trapezoid(t, a, u, voi=voi, source=source)
         note = "auto: no exponential fit converged (" + "; ".join(failures) + "): trapezoid"
         best.warnings.append(note)
-    if note not in best.warnings:
-        best.warnings.append(note)
+    best.selection = note
     best.warnings.extend(failures)
     return best
 

@@ -55,14 +55,15 @@ _UPTAKE = {
 _TIME_POINT = {"spect": ("path", True), "ct": ("path", False), "time_h": ("nonnegative", False)}
 _PREVIOUS_CYCLE = {
     "cycle": ("str", False), "kidney_dose_gy": ("nonnegative", False), "kidney_bed_gy": ("nonnegative", False),
-    "bone_marrow_dose_gy": ("nonnegative", False), "administered_mbq": ("nonnegative", False),
+    "bone_marrow_dose_gy": ("nonnegative", False),
 }
 _DOSIMETRY = {
     "time_points": ([_TIME_POINT], True), "segmentation": ("path", True), "labels": ("path", False),
     "administered_mbq": ("positive", True), "administration_time": ("datetime", False),
     "residual_mbq": ("nonnegative", False), "calibration_cps_per_mbq": ("positive", False),
     "calibration_uncertainty_percent": ("nonnegative", False), "method": (("ldm", "vsv"), False),
-    "model": ("str", False), "registration": ("bool", False), "previous_cycles": ([_PREVIOUS_CYCLE], False),
+    "model": ("str", False), "registration": ("bool", False), "pvc_fwhm_mm": ("positive", False),
+    "previous_cycles": ([_PREVIOUS_CYCLE], False),
     "kidney_risk_factors": ("bool", False),
 }
 _PATIENT = {"id": ("str", False), "name": ("str", False)}

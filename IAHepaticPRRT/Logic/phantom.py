@@ -5,6 +5,7 @@ Layout written by :func:`generate_phantom` (the "synthetic patient contract" oth
 against)::
 
     OUT/truth.json
+    OUT/manifest.json      (the study manifest for ``iahprrt run``)
     OUT/ia_day0/ct/  OUT/ia_day0/pet/
     OUT/iv_day3/ct/  OUT/iv_day3/pet/
     OUT/spect/tpN/ct/  OUT/spect/tpN/nm/spect.dcm (counts)  OUT/spect/tpN/bqml/spect.dcm (Bq/mL)
@@ -396,4 +397,37 @@ def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str) ->
         "spect": spect,
     }
     write_json(out / "truth.json", truth)
+    write_json(out / "manifest.json", _manifest(truth))
     return truth
+
+
+#: Illustrative earlier intravenous LUTATHERA cycles of the synthetic patient (the trial's patients have
+#: four before the intra-arterial one): typical published kidney and marrow doses for 7.4 GBq cycles
+#: (about 0.5 Gy/GBq kidneys, Staanum et al. 2021; PHYSICS.md section 7). Not part of truth.json.
+EXAMPLE_PREVIOUS_CYCLES = [
+    {"cycle": str(n), "kidney_dose_gy": 3.6, "kidney_bed_gy": 4.2, "bone_marrow_dose_gy": 0.25} for n in range(1, 5)]
+
+
+def _manifest(truth: dict) -> dict:
+    """The study manifest of this patient for ``iahprrt run`` (docs/manifest.md), paths relative to OUT."""
+    generator, spect = truth["generator"], truth["spect"]
+    return {
+        "manifest_version": 1,
+        "patient": {"id": f"SYNTH-{generator['seed']:03d}-{generator['vendor']}", "name": "Synthetic^Patient"},
+        "uptake": {
+            "ia": {"pet": truth["pet"]["ia"]["pet_folder"], "segmentation": truth["pet"]["ia"]["segmentation"]},
+            "iv": {"pet": truth["pet"]["iv"]["pet_folder"], "segmentation": truth["pet"]["iv"]["segmentation"]},
+            "suv_type": "bw", "metric": "suv_max", "threshold": truth["eligibility_threshold"],
+        },
+        "dosimetry": {
+            "time_points": [{"spect": tp["nm_file"], "ct": tp["ct_folder"]} for tp in spect["time_points"]],
+            "segmentation": spect["segmentation"],
+            "administered_mbq": spect["administered_activity_mbq"],
+            "residual_mbq": spect["residual_activity_mbq"],
+            "administration_time": spect["administration_datetime"],
+            "calibration_uncertainty_percent": 3.0,
+            "method": "vsv", "model": "auto", "pvc_fwhm_mm": generator["spect_fwhm_mm"],
+            "previous_cycles": EXAMPLE_PREVIOUS_CYCLES,
+        },
+        "report": {"deidentify": False},
+    }

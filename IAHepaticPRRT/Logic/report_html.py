@@ -59,6 +59,10 @@ def _path(value, deidentify: bool) -> str:
     return escape(PurePath(value).name if deidentify else value)
 
 
+_LIMIT_LABELS = {"kidney_dose_gy": "kidney absorbed dose", "kidney_bed_gy": "kidney BED",
+                 "bone_marrow_dose_gy": "bone marrow absorbed dose"}
+
+
 def _summary(uptake: dict | None, dosimetry: dict | None) -> str:
     parts = ["<h2>Summary</h2>"]
     if uptake:
@@ -72,29 +76,37 @@ def _summary(uptake: dict | None, dosimetry: dict | None) -> str:
         parts.append(f'<p class="meta">Enhancement ratio = {escape(uptake.get("metric", "suv_max"))} '
                      f"intra-arterial / intravenous, mean over {len(lesions)} target lesion(s).</p>")
     if dosimetry:
-        limits = dosimetry.get("limits") or []
+        limits = ((dosimetry.get("limits") or {}).get("limits") or {})
         if limits:
             rows = []
-            for item in limits:
+            for key, item in limits.items():
                 exceeded = item.get("exceeded")
-                rows.append([escape(str(item.get("quantity", ""))), _num(item.get("this_cycle_gy"), 3, "Gy"),
-                             _num(item.get("previous_cycles_gy"), 3, "Gy"), _num(item.get("cumulative_gy"), 3, "Gy"),
-                             _num(item.get("limit_gy"), 3, "Gy"),
-                             f'<span class="{"exceeded" if exceeded else ""}">{"EXCEEDED" if exceeded else "below"}</span>'])
+                status = "EXCEEDED" if exceeded else "below"
+                if item.get("previous_cycles_missing"):
+                    status += f" ({item['previous_cycles_missing']} previous cycle(s) without a value)"
+                rows.append([escape(_LIMIT_LABELS.get(key, key)), _num(item.get("this_cycle"), 3, "Gy"),
+                             _num(item.get("previous_cycles"), 3, "Gy"), _num(item.get("cumulative"), 3, "Gy"),
+                             _num(item.get("limit"), 3, "Gy"),
+                             f'<span class="{"exceeded" if exceeded else ""}">{escape(status)}</span>',
+                             escape(str(item.get("limit_source", "")))])
             parts.append("<h3>Absorbed doses against limits</h3>")
-            parts.append(_table(["quantity", "this cycle", "previous cycles", "cumulative", "limit", "status"], rows))
+            parts.append(_table(["quantity", "this cycle", "previous cycles", "cumulative", "limit", "status",
+                                 "source"], rows))
+            kidney = (dosimetry.get("limits") or {}).get("kidney_voi")
+            if kidney:
+                parts.append(f'<p class="meta">Kidney values from the VOI "{escape(kidney)}" (the highest kidney dose).</p>')
     return "".join(parts)
 
 
 def _uptake_section(uptake: dict, deidentify: bool) -> str:
     vois = uptake.get("vois", [])
     metric = uptake.get("metric", "suv_max")
-    names = [v.get("name", "") for v in vois]
+    charted = [v for v in vois if v.get("role") != "other"]
     chart = grouped_bar_chart(
-        names,
-        {"intra-arterial (day 0)": [(v.get("ia") or {}).get(metric) for v in vois],
-         "intravenous (day 3)": [(v.get("iv") or {}).get(metric) for v in vois]},
-        f"{metric} per VOI", f"{metric} (g/mL)")
+        [v.get("name", "") for v in charted],
+        {"intra-arterial (day 0)": [(v.get("ia") or {}).get(metric) for v in charted],
+         "intravenous (day 3)": [(v.get("iv") or {}).get(metric) for v in charted]},
+        f"{metric} per VOI", f"{metric} ({uptake.get('suv_unit', 'g/mL')})")
     rows = []
     for v in vois:
         ia, iv = v.get("ia") or {}, v.get("iv") or {}
@@ -104,44 +116,69 @@ def _uptake_section(uptake: dict, deidentify: bool) -> str:
                      _num(v.get("enhancement_ratio"))])
     table = _table(["VOI", "role", "SUVmax IA", "SUVmax IV", "SUVpeak IA", "SUVpeak IV", "SUVmean IA", "SUVmean IV",
                     "volume IA (mL)", "volume IV (mL)", "enhancement ratio"], rows, left_columns=2)
+    ratios = uptake.get("ratios") or {}
     ratio_rows = []
-    for key, value in (uptake.get("ratios") or {}).items():
-        if isinstance(value, dict):
-            ratio_rows.append([escape(key), _num(value.get("ia")), _num(value.get("iv"))])
-    ratios = _table(["ratio", "intra-arterial", "intravenous"], ratio_rows) if ratio_rows else ""
+    for kind in ("tumour_to_healthy_liver", "tumour_to_kidney", "tumour_to_spleen"):
+        ia, iv = (ratios.get("ia") or {}).get(kind), (ratios.get("iv") or {}).get(kind)
+        if ia or iv:
+            ratio_rows.append([escape(kind.replace("_", " ")), _num((ia or {}).get("mean_target_lesions")),
+                               _num((iv or {}).get("mean_target_lesions"))])
+    ratio_html = ""
+    if ratio_rows:
+        ratio_html = ("<h3>Tumour-to-organ ratios (mean over target lesions)</h3>"
+                      + _table(["ratio", "intra-arterial", "intravenous"], ratio_rows)
+                      + f'<p class="meta">{escape(str(ratios.get("definition", "")))}</p>')
     voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]
-    return ("<h2>Uptake: intra-arterial versus intravenous 68Ga PET</h2>" + chart + table
-            + ("<h3>Tumour-to-organ ratios</h3>" + ratios if ratios else "")
+    return ("<h2>Uptake: intra-arterial versus intravenous 68Ga PET</h2>" + chart + table + ratio_html
             + _warnings(voi_warnings + list(uptake.get("warnings", []))))
 
 
-def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -> str:
-    vois = dosimetry.get("vois", [])
+def _tac_chart(vois: list[dict], fitted: dict | None, title: str) -> str:
     series = []
     for index, v in enumerate(vois):
         tac = v.get("tac") or []
         color = PALETTE[index % len(PALETTE)]
+        has_fit = bool(fitted and v.get("name") in fitted)
         series.append(Series(v.get("name", ""), [p.get("time_h") for p in tac], [p.get("activity_mbq") for p in tac],
-                             color=color, line=not (fitted and v.get("name") in fitted)))
-        if fitted and v.get("name") in fitted:
+                             color=color, line=not has_fit))
+        if has_fit:
             times, values = fitted[v["name"]]
-            series.append(Series(f"{v.get('name')} fit", times, values, color=color, markers=False, dashed=True))
-    tac_chart = line_chart(series, "Time-activity curves", "time after administration (h)", "activity (MBq)",
-                           y_log=True, x_min=0.0, width=480)
-    rows = []
-    for v in vois:
-        rows.append([escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("mass_g"), 4),
-                     escape(str(v.get("model", ""))), _num(v.get("tia_mbqh"), 4), _num(v.get("tia_uncertainty_mbqh"), 2),
-                     _num(v.get("residence_time_h")), _num(v.get("mean_dose_gy")), _num(v.get("dose_uncertainty_gy"), 2),
-                     _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy"))])
-    table = _table(["VOI", "role", "mass (g)", "model", "TIA (MBq h)", "u(TIA) (MBq h)", "residence time (h)",
-                    "mean dose (Gy)", "u(dose) (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)"], rows, left_columns=2)
-    charts = [tac_chart]
+            series.append(Series(f"{v.get('name')} fit", times, values, color=color, markers=False, dashed=True,
+                                 in_legend=False))
+    return line_chart(series, title, "time after administration (h)", "activity (MBq)", y_log=True, x_min=0.0,
+                      width=490)
+
+
+def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -> str:
+    vois = dosimetry.get("vois", [])
+    lesions = [v for v in vois if v.get("role") in ("target_lesion", "extrahepatic_lesion")]
+    organs = [v for v in vois if v.get("role") == "organ"]
+    charts = []
+    if lesions:
+        charts.append(_tac_chart(lesions, fitted, "Time-activity curves: lesions (dashed: fit)"))
+    if organs:
+        charts.append(_tac_chart(organs, fitted, "Time-activity curves: organs (dashed: fit)"))
     if dvh:
         dvh_series = [Series(name, dose, volume, markers=False) for name, (dose, volume) in dvh.items()]
         charts.append(line_chart(dvh_series, "Cumulative dose-volume histograms", "absorbed dose (Gy)",
-                                 "volume (%)", x_min=0.0, width=480))
-    parts = ["<h2>Dosimetry: intra-arterial 177Lu cycle</h2>", f'<div class="charts">{"".join(charts)}</div>', table]
+                                 "volume (%)", x_min=0.0, width=490))
+    rows = []
+    for v in vois:
+        model_dose = v.get("sphere_model_dose_gy", v.get("organ_s_value_dose_gy"))
+        rows.append([escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("mass_g"), 4),
+                     escape(str(v.get("model", ""))), _num(v.get("tia_mbqh"), 4), _num(v.get("tia_uncertainty_mbqh"), 2),
+                     _num(v.get("residence_time_h")), _num(v.get("mean_dose_gy")), _num(v.get("dose_uncertainty_gy"), 2),
+                     _num(v.get("mean_dose_gy_voi_ldm")), _num(model_dose),
+                     _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy"))])
+    table = _table(["VOI", "role", "mass (g)", "model", "TIA (MBq h)", "u(TIA) (MBq h)", "residence time (h)",
+                    "mean dose, dose map (Gy)", "u(dose) (Gy)", "dose from VOI TIA, LDM (Gy)",
+                    "sphere / organ S-value dose (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)"],
+                   rows, left_columns=2)
+    method = escape(str(dosimetry.get("method", "")))
+    note = (f'<p class="meta">Dose map by {method}; "dose from VOI TIA" is 0.08532 Gy g/(MBq h) x TIA / mass '
+            "(with the VOI's partial-volume correction when one was chosen).</p>")
+    parts = ["<h2>Dosimetry: intra-arterial 177Lu cycle</h2>", f'<div class="charts">{"".join(charts)}</div>',
+             table, note]
     voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]
     parts.append(_warnings(voi_warnings + list(dosimetry.get("warnings", []))))
     return "".join(parts)
@@ -185,7 +222,7 @@ def render_report(uptake: dict | None = None, dosimetry: dict | None = None, pat
         who = "de-identified"
     else:
         who = " &middot; ".join(escape(str(patient[k])) for k in ("name", "id") if patient.get(k)) or "patient not named"
-    body = [f"<h1>Intra-arterial versus intravenous PRRT: patient report</h1>",
+    body = ["<h1>Intra-arterial versus intravenous PRRT: patient report</h1>",
             f'<p class="meta">{who} &middot; generated {escape(generated.strftime("%Y-%m-%d %H:%M"))} '
             f"&middot; IAHepaticPRRT {escape(__version__)}</p>",
             _summary(uptake, dosimetry)]

@@ -24,6 +24,7 @@ class Series:
     line: bool = True
     dashed: bool = False
     error: list[float] | None = None
+    in_legend: bool = True
 
 
 @dataclass
@@ -114,9 +115,9 @@ def _axes(frame: Frame, title: str, x_title: str, y_title: str, x_ticks=None, x_
     return out
 
 
-def _legend(frame: Frame, names_colors: list[tuple[str, str]]) -> list[str]:
+def _legend(frame: Frame, names_colors: list[tuple[str, str]], outside: bool = False) -> list[str]:
     out = []
-    x = frame.width - frame.right - 150
+    x = frame.width - frame.right + 10 if outside else frame.width - frame.right - 150
     for index, (name, color) in enumerate(names_colors):
         y = frame.top + 14 + 16 * index
         out.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{color}"/>')
@@ -177,12 +178,14 @@ def line_chart(series: list[Series], title: str, x_title: str, y_title: str, y_l
         hi_y = 10 ** math.ceil(math.log10(max(ys + extra)))
     else:
         lo_y, hi_y = 0.0, max(ys + extra) * 1.08 or 1.0
-    frame = Frame(width=width, height=height, x_range=(lo_x, hi_x), y_range=(lo_y, hi_y), y_log=y_log)
+    # The legend goes to the right of the plot area, where it cannot hide a curve.
+    frame = Frame(width=width, height=height, right=150, x_range=(lo_x, hi_x), y_range=(lo_y, hi_y), y_log=y_log)
     body = _axes(frame, title, x_title, y_title)
     legend = []
     for index, s in enumerate(series):
         color = s.color or PALETTE[index % len(PALETTE)]
-        legend.append((s.name, color))
+        if s.in_legend:
+            legend.append((s.name, color))
         points = [(frame.px(x), frame.py(y)) for x, y in zip(s.x, s.y) if _finite(x, y) and (not y_log or y > 0)]
         if s.line and len(points) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
@@ -199,5 +202,5 @@ def line_chart(series: list[Series], title: str, x_title: str, y_title: str, y_l
         body.append(f'<line x1="{frame.left}" y1="{y:.1f}" x2="{frame.width - frame.right}" y2="{y:.1f}" '
                     f'stroke="#333" stroke-dasharray="6 4"/>')
         body.append(f'<text x="{frame.left + 4}" y="{y - 4:.1f}" font-size="11">{escape(label)}</text>')
-    body += _legend(frame, legend[:12])
+    body += _legend(frame, legend[:18], outside=True)
     return _svg(frame, body, title)

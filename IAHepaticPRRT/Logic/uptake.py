@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from . import voi_roles
 from .errors import InputError
@@ -314,3 +315,49 @@ def table_rows(result: dict) -> list[dict]:
         row["warnings"] = "; ".join(voi.get("warnings", []))
         rows.append(row)
     return rows
+
+
+# ---- files ---------------------------------------------------------------------------------------
+def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParameters | None = None,
+               labels: dict | None = None, overrides: dict | None = None, series_uids: dict | None = None,
+               mapping_path=None) -> tuple[dict, dict]:
+    """Read both scans and segmentations (files) and compare them; nothing is written.
+
+    ``folders``, ``segmentation_paths``, ``labels`` (labels CSV of a label-map segmentation),
+    ``overrides`` (:class:`SuvOverrides`) and ``series_uids`` are keyed by route ("ia", "iv").
+    Returns (the uptake.json content, the SUV results by route).
+    """
+    from .segmentation import read_segmentation
+    from .suv import suv_from_folder
+    from .voi_roles import read_name_mapping
+
+    parameters = parameters or UptakeParameters()
+    parameters.check()
+    labels = labels or {}
+    overrides = overrides or {}
+    series_uids = series_uids or {}
+    mapping = read_name_mapping(mapping_path) if mapping_path else None
+    suv = {route: suv_from_folder(folders[route], parameters.suv_type, overrides.get(route), series_uids.get(route))
+           for route in ROUTES}
+    segmentations = {route: read_segmentation(segmentation_paths[route], labels.get(route)) for route in ROUTES}
+    inputs = {"ia_pet": str(folders["ia"]), "iv_pet": str(folders["iv"]),
+              "ia_segmentation": str(segmentation_paths["ia"]), "iv_segmentation": str(segmentation_paths["iv"]),
+              "ia_labels": labels.get("ia"), "iv_labels": labels.get("iv"),
+              "mapping": str(mapping_path) if mapping_path else None}
+    return compare_routes(suv, segmentations, parameters, mapping, inputs), suv
+
+
+def write_outputs(result: dict, out_dir, suv: dict | None = None) -> list[str]:
+    """uptake.json and uptake.csv (and, with ``suv``, each route's SUV volume), each written atomically."""
+    from .output_files import write_csv, write_json
+    from .volume_files import write_volume
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "uptake.json", result)
+    write_csv(out / "uptake.csv", table_rows(result), COLUMN_NAMES)
+    paths = [str(out / "uptake.json"), str(out / "uptake.csv")]
+    for route, scan in (suv or {}).items():
+        write_volume(scan.volume, out / f"{route}_suv.nrrd")
+        paths.append(str(out / f"{route}_suv.nrrd"))
+    return paths

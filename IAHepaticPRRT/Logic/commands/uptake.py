@@ -5,8 +5,6 @@ Writes OUT/uptake.json and OUT/uptake.csv (docs/uptake.md) and prints the JSON's
 
 from __future__ import annotations
 
-from pathlib import Path
-
 HELP = "compare intra-arterial and intravenous 68Ga PET uptake per VOI (SUV, enhancement ratio, eligibility)"
 
 DESCRIPTION = (HELP + ". Each PET is converted to SUV from its own headers; each segmentation (Slicer .seg.nrrd, or a "
@@ -40,37 +38,20 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..output_files import to_json_text, write_csv, write_json
-    from ..segmentation import read_segmentation
-    from ..suv import suv_from_folder
-    from ..uptake import COLUMN_NAMES, UptakeParameters, compare_routes, table_rows
-    from ..voi_roles import read_name_mapping
-    from ..volume_files import write_volume
+    from ..output_files import to_json_text
+    from ..uptake import UptakeParameters, run_uptake, write_outputs
     from .suv import overrides_from_args
 
     parameters = UptakeParameters(metric=args.metric, threshold=args.threshold, suv_type=args.suv_type,
                                   organ_metric=args.organ_metric, pet_fwhm_mm=args.fwhm_mm)
-    parameters.check()
-    labels = {"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels}
-    folders = {"ia": args.ia, "iv": args.iv}
-    seg_paths = {"ia": args.ia_seg, "iv": args.iv_seg}
-    mapping = read_name_mapping(args.mapping) if args.mapping else None
-    suv = {route: suv_from_folder(folders[route], args.suv_type, overrides_from_args(args, route),
-                                  getattr(args, f"{route}_series_uid")) for route in ("ia", "iv")}
-    segmentations = {route: read_segmentation(seg_paths[route], labels[route]) for route in ("ia", "iv")}
-    inputs = {"ia_pet": str(args.ia), "iv_pet": str(args.iv), "ia_segmentation": str(args.ia_seg),
-              "iv_segmentation": str(args.iv_seg), "ia_labels": labels["ia"], "iv_labels": labels["iv"],
-              "mapping": args.mapping}
-    result = compare_routes(suv, segmentations, parameters, mapping, inputs)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "uptake.json", result)
-    write_csv(out / "uptake.csv", table_rows(result), COLUMN_NAMES)
-    if args.save_suv:
-        for route in ("ia", "iv"):
-            write_volume(suv[route].volume, out / f"{route}_suv.nrrd")
+    result, suv = run_uptake(
+        folders={"ia": args.ia, "iv": args.iv}, segmentation_paths={"ia": args.ia_seg, "iv": args.iv_seg},
+        parameters=parameters, labels={"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},
+        overrides={route: overrides_from_args(args, route) for route in ("ia", "iv")},
+        series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping)
+    outputs = write_outputs(result, args.output, suv if args.save_suv else None)
     summary = {key: result[key] for key in ("metric", "threshold", "mean_enhancement_ratio", "eligible",
                                             "target_lesions_in_mean", "warnings")}
-    summary["outputs"] = [str(out / "uptake.json"), str(out / "uptake.csv")]
+    summary["outputs"] = outputs
     print(to_json_text(summary), end="")
     return 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import InputError
 from ..suv import SuvOverrides, suv_from_folder
 from ..uptake import COLUMNS, ROUTES, UptakeParameters, compare_routes, table_rows
 from . import adapter
