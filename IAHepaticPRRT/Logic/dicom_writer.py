@@ -89,6 +89,16 @@ def quantize_slice(values: np.ndarray, slope: float | None = None) -> tuple[np.n
     return stored.astype(np.int16), slope, 0.0
 
 
+def _set_int16_pixel_module(ds) -> None:
+    """Image Pixel module attributes for signed 16-bit monochrome pixels (PS3.3 C.7.6.3)."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+
+
 def _set_attributes(ds, attributes: dict) -> None:
     for key, value in attributes.items():
         if isinstance(key, tuple):
@@ -140,12 +150,7 @@ def write_image_series(
         ds.SpacingBetweenSlices = _ds_number(grid.spacing_mm[2])
         ds.SliceLocation = _ds_number(float(grid.index_to_lps((0.0, 0.0, float(k)))[2]))
         ds.Rows, ds.Columns = grid.shape_kji[1], grid.shape_kji[2]
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
+        _set_int16_pixel_module(ds)
         stored, slope, intercept = quantize_slice(np.asarray(array[k], dtype=np.float64), fixed_slope)
         ds.RescaleSlope = _ds_number(slope)
         ds.RescaleIntercept = _ds_number(intercept)
@@ -228,12 +233,7 @@ def write_nm_tomo(
     detector.ImagePositionPatient = [_ds_number(v) for v in first_position]
     detector.ImageOrientationPatient = [_ds_number(v) for v in (*row_dir, *col_dir)]
     ds.DetectorInformationSequence = Sequence([detector])
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
+    _set_int16_pixel_module(ds)
     ds.RescaleSlope = _ds_number(rescale_slope)
     ds.RescaleIntercept = "0"
     if real_world_bqml_slope is not None:

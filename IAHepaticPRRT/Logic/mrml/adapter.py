@@ -88,22 +88,28 @@ def volume_node_from_volume(scene, volume: Volume, name: str, node=None, label: 
     return node
 
 
+def _parent_to_world(node, what: str) -> np.ndarray:
+    """The node's linear parent transform to world (identity without one); non-linear ones are refused."""
+    import vtk
+
+    parent = node.GetParentTransformNode()
+    if parent is None:
+        return np.eye(4)
+    if not parent.IsTransformToWorldLinear():
+        raise InputError(f"the {what} is under a non-linear transform: harden it first", node.GetName(),
+                         "parent transform")
+    to_world = vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(to_world)
+    return _numpy_matrix(to_world)
+
+
 def _world_ijk_to_ras(node) -> np.ndarray:
-    """IJK -> world RAS, with a linear parent transform applied; non-linear transforms are refused."""
+    """IJK -> world RAS, with a linear parent transform applied."""
     import vtk
 
     ijk_to_ras = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(ijk_to_ras)
-    matrix = _numpy_matrix(ijk_to_ras)
-    parent = node.GetParentTransformNode()
-    if parent is not None:
-        if not parent.IsTransformToWorldLinear():
-            raise InputError("the volume is under a non-linear transform: harden it first", node.GetName(),
-                             "parent transform")
-        to_world = vtk.vtkMatrix4x4()
-        parent.GetMatrixTransformToWorld(to_world)
-        matrix = _numpy_matrix(to_world) @ matrix
-    return matrix
+    return _parent_to_world(node, "volume") @ _numpy_matrix(ijk_to_ras)
 
 
 def grid_from_ijk_to_ras(ijk_to_ras: np.ndarray, size_ijk) -> Grid:
@@ -190,15 +196,7 @@ def segmentation_from_node(node, grid: Grid | None = None, mode: str = "nearest"
         raise InputError("the segmentation has no segments", node.GetName(), "segments")
     if not segmentation.ContainsRepresentation(labelmap_name) and not node.CreateBinaryLabelmapRepresentation():
         raise InputError("cannot create a binary labelmap from this segmentation", node.GetName(), "representation")
-    to_world = np.eye(4)
-    parent = node.GetParentTransformNode()
-    if parent is not None:
-        if not parent.IsTransformToWorldLinear():
-            raise InputError("the segmentation is under a non-linear transform: harden it first", node.GetName(),
-                             "parent transform")
-        m = vtk.vtkMatrix4x4()
-        parent.GetMatrixTransformToWorld(m)
-        to_world = _numpy_matrix(m)
+    to_world = _parent_to_world(node, "segmentation")
     parts = []  # (name, image-to-world matrix, extent start (i, j, k) or None, mask or None, segment)
     for index in range(segmentation.GetNumberOfSegments()):
         segment = segmentation.GetSegment(segmentation.GetNthSegmentID(index))
