@@ -21,6 +21,8 @@ COMMANDS = {
     "demo": "demo",
     "series": "series",
     "convert": "convert",
+    "register": "register",
+    "propagate": "propagate",
 }
 
 EXIT_INPUT_ERROR = 2
