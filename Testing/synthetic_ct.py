@@ -57,66 +57,93 @@ def _points(grid: Grid, transform=None) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x + disp[..., 0], y + disp[..., 1], z + disp[..., 2]
 
 
-def _ellipsoid(x, y, z, centre, semi):
-    return ((x - centre[0]) / semi[0]) ** 2 + ((y - centre[1]) / semi[1]) ** 2 + ((z - centre[2]) / semi[2]) ** 2 <= 1.0
+def _ellipsoid_distance(x, y, z, centre, semi):
+    """Approximate signed distance (mm, negative inside) to an ellipsoid surface (first order)."""
+    u, v, w = (x - centre[0]) / semi[0], (y - centre[1]) / semi[1], (z - centre[2]) / semi[2]
+    f = u * u + v * v + w * w - 1.0
+    gradient = 2.0 * np.sqrt((u / semi[0]) ** 2 + (v / semi[1]) ** 2 + (w / semi[2]) ** 2) + 1e-9
+    return f / gradient
+
+
+def _sphere_distance(x, y, z, centre, radius):
+    return np.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2) - radius
+
+
+def anatomy_distances(x, y, z) -> dict[str, np.ndarray]:
+    """Signed distances (mm, negative inside) to the named structures at anatomy-frame points.
+
+    Intersections are max(), unions min(), differences max(a, -b) of the distances: exact enough
+    near the surfaces, which is where they matter (partial-volume blending and the true masks)."""
+    half_width = 150.0 + 12.0 * np.sin(z / 45.0)
+    half_depth = 100.0 + 8.0 * np.cos(z / 60.0)
+
+    def elliptic_cylinder(hw, hd):
+        u, v = x / hw, (y - 5.0) / hd
+        return (u * u + v * v - 1.0) / (2.0 * np.sqrt((u / hw) ** 2 + (v / hd) ** 2) + 1e-9)
+
+    d = {}
+    d["Body"] = np.maximum(elliptic_cylinder(half_width, half_depth), np.abs(z) - 400.0)
+    d["Fat"] = np.maximum(d["Body"], -elliptic_cylinder(half_width - 15.0, half_depth - 15.0))
+    lungs = np.minimum(_ellipsoid_distance(x, y, z, (-70.0, 20.0, 140.0), (55.0, 65.0, 70.0)),
+                       _ellipsoid_distance(x, y, z, (70.0, 20.0, 140.0), (55.0, 65.0, 70.0)))
+    d["Lungs"] = np.maximum(d["Body"], lungs)
+    d["Liver"] = np.maximum(_ellipsoid_distance(x, y, z, LIVER[0], LIVER[1]), -d["Lungs"])
+    for name, (c, diameter, _) in LESIONS.items():
+        d[name] = _sphere_distance(x, y, z, c, diameter / 2.0)
+    for name, (c, semi, _) in KIDNEYS.items():
+        d[name] = _ellipsoid_distance(x, y, z, c, semi)
+    d["Spleen"] = _ellipsoid_distance(x, y, z, SPLEEN[0], SPLEEN[1])
+    rx, ry = VERTEBRA_RADII_MM
+    sx, sy = SPINE_CENTRE_XY
+    u, v = (x - sx) / rx, (y - sy) / ry
+    column = (u * u + v * v - 1.0) / (2.0 * np.sqrt((u / rx) ** 2 + (v / ry) ** 2) + 1e-9)
+    phase = np.mod(z, VERTEBRA_PITCH_MM)
+    # Distance along z to the disc slab [0, DISC_MM) of the current period (periodic).
+    disc_z = np.minimum(np.abs(phase - DISC_MM / 2.0), np.abs(phase - VERTEBRA_PITCH_MM - DISC_MM / 2.0)) - DISC_MM / 2.0
+    d["Vertebral bodies"] = np.maximum(column, -disc_z)
+    d["Discs"] = np.maximum(column, disc_z)
+    u3, v3 = (x - sx) / (rx - 3.0), (y - sy) / (ry - 3.0)
+    inner = (u3 * u3 + v3 * v3 - 1.0) / (2.0 * np.sqrt((u3 / (rx - 3.0)) ** 2 + (v3 / (ry - 3.0)) ** 2) + 1e-9)
+    d["Cortex"] = np.maximum(d["Vertebral bodies"], -inner)
+    canal_y = sy + ry + 10.0
+    radial = np.sqrt((x - sx) ** 2 + (y - canal_y) ** 2)
+    d["Canal"] = radial - 8.0
+    arch = np.maximum(radial - 14.0, -(radial - 8.0))
+    spinous = np.maximum(np.abs(x - sx) - 4.0, np.maximum(canal_y - y, y - (canal_y + 30.0)))
+    d["Posterior elements"] = np.maximum(np.minimum(arch, spinous), -disc_z)
+    return d
 
 
 def anatomy_masks(x, y, z) -> dict[str, np.ndarray]:
-    """Boolean masks of the named structures at anatomy-frame points."""
-    half_width = 150.0 + 12.0 * np.sin(z / 45.0)
-    half_depth = 100.0 + 8.0 * np.cos(z / 60.0)
-    r_body = (x / half_width) ** 2 + ((y - 5.0) / half_depth) ** 2
-    body = (r_body <= 1.0) & (np.abs(z) <= 400.0)
-    inner = (x / (half_width - 15.0)) ** 2 + ((y - 5.0) / (half_depth - 15.0)) ** 2 <= 1.0
-    masks = {"Body": body, "Fat": body & ~inner}
-    masks["Lungs"] = body & (_ellipsoid(x, y, z, (-70.0, 20.0, 140.0), (55.0, 65.0, 70.0))
-                             | _ellipsoid(x, y, z, (70.0, 20.0, 140.0), (55.0, 65.0, 70.0)))
-    masks["Liver"] = _ellipsoid(x, y, z, LIVER[0], LIVER[1]) & ~masks["Lungs"]
-    for name, (c, d, _) in LESIONS.items():
-        masks[name] = (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2 <= (d / 2.0) ** 2
-    for name, (c, s, _) in KIDNEYS.items():
-        masks[name] = _ellipsoid(x, y, z, c, s)
-    masks["Spleen"] = _ellipsoid(x, y, z, SPLEEN[0], SPLEEN[1])
-    rx, ry = VERTEBRA_RADII_MM
-    column = ((x - SPINE_CENTRE_XY[0]) / rx) ** 2 + ((y - SPINE_CENTRE_XY[1]) / ry) ** 2 <= 1.0
-    phase = np.mod(z, VERTEBRA_PITCH_MM)
-    disc = phase < DISC_MM
-    masks["Vertebral bodies"] = column & ~disc
-    masks["Discs"] = column & disc
-    cortex_in = ((x - SPINE_CENTRE_XY[0]) / (rx - 3.0)) ** 2 + ((y - SPINE_CENTRE_XY[1]) / (ry - 3.0)) ** 2 <= 1.0
-    masks["Cortex"] = masks["Vertebral bodies"] & ~cortex_in
-    canal_y = SPINE_CENTRE_XY[1] + ry + 10.0
-    canal = (x - SPINE_CENTRE_XY[0]) ** 2 + (y - canal_y) ** 2 <= 8.0 ** 2
-    arch = ((x - SPINE_CENTRE_XY[0]) ** 2 + (y - canal_y) ** 2 <= 14.0 ** 2) & ~canal
-    spinous = (np.abs(x - SPINE_CENTRE_XY[0]) <= 4.0) & (y > canal_y) & (y <= canal_y + 30.0)
-    masks["Posterior elements"] = (arch | spinous) & ~disc
-    masks["Canal"] = canal
-    return masks
+    """Boolean masks of the named structures at anatomy-frame points (point inside)."""
+    return {name: dist <= 0.0 for name, dist in anatomy_distances(x, y, z).items()}
 
 
-def anatomy_hu(masks: dict[str, np.ndarray]) -> np.ndarray:
-    hu = np.full(masks["Body"].shape, -1000.0, dtype=np.float32)
-    hu[masks["Body"]] = 40.0
-    hu[masks["Fat"]] = -100.0
-    hu[masks["Lungs"]] = -820.0
-    hu[masks["Spleen"]] = 50.0
-    hu[masks["Liver"]] = LIVER[2]
-    for name, (_, _, value) in LESIONS.items():
-        hu[masks[name]] = value
-    for name, (_, _, value) in KIDNEYS.items():
-        hu[masks[name]] = value
-    hu[masks["Discs"]] = 90.0
-    hu[masks["Vertebral bodies"]] = 230.0
-    hu[masks["Cortex"]] = 650.0
-    hu[masks["Posterior elements"]] = 500.0
-    hu[masks["Canal"]] = 20.0
-    return hu
+#: Layers painted in this order (later ones over earlier ones), with their HU.
+def _hu_layers():
+    layers = [("Body", 40.0), ("Fat", -100.0), ("Lungs", -820.0), ("Spleen", 50.0), ("Liver", LIVER[2])]
+    layers += [(name, value) for name, (_, _, value) in LESIONS.items()]
+    layers += [(name, value) for name, (_, _, value) in KIDNEYS.items()]
+    layers += [("Discs", 90.0), ("Vertebral bodies", 230.0), ("Cortex", 650.0), ("Posterior elements", 500.0),
+               ("Canal", 20.0)]
+    return layers
+
+
+def paint(distances: dict[str, np.ndarray], layers, background: float, edge_mm: float) -> np.ndarray:
+    """Intensities with partial-volume-like edges: each layer blends in with weight
+    clip(0.5 - d / edge_mm, 0, 1) (a linear ramp one voxel wide centred on the surface)."""
+    out = np.full(next(iter(distances.values())).shape, background, dtype=np.float32)
+    for name, value in layers:
+        weight = np.clip(0.5 - distances[name] / edge_mm, 0.0, 1.0).astype(np.float32)
+        out += weight * (np.float32(value) - out)
+    return out
 
 
 def body_ct(grid: Grid, to_anatomy=None, noise_hu: float = 0.0, seed: int = 0) -> Volume:
-    """CT (HU, int16) of the anatomy sampled on ``grid``; ``to_anatomy`` maps grid space to anatomy."""
-    masks = anatomy_masks(*_points(grid, to_anatomy))
-    hu = anatomy_hu(masks)
+    """CT (HU, int16) of the anatomy sampled on ``grid``; ``to_anatomy`` maps grid space to anatomy.
+    Edges are blended over about one voxel (partial volume), so edge positions are sub-voxel exact."""
+    distances = anatomy_distances(*_points(grid, to_anatomy))
+    hu = paint(distances, _hu_layers(), -1000.0, float(np.mean(grid.spacing_mm)))
     if noise_hu:
         hu += np.random.default_rng(seed).normal(0.0, noise_hu, hu.shape).astype(np.float32)
     return Volume(np.round(hu).astype(np.int16), grid, "HU")
@@ -158,17 +185,12 @@ MR_VALUES = {"Body": 300.0, "Fat": 900.0, "Lungs": 40.0, "Spleen": 380.0, "Liver
 def body_mr(grid: Grid, to_anatomy=None, noise: float = 0.0, seed: int = 0, bias: float = 0.15) -> Volume:
     """MR-like image of the same anatomy (float32) with a smooth multiplicative bias field."""
     x, y, z = _points(grid, to_anatomy)
-    masks = anatomy_masks(x, y, z)
-    v = np.zeros(masks["Body"].shape, dtype=np.float32)
-    v[masks["Body"]] = MR_VALUES["Body"]
-    for name in ("Fat", "Lungs", "Spleen", "Liver"):
-        v[masks[name]] = MR_VALUES[name]
-    for name in LESIONS:
-        v[masks[name]] = MR_VALUES["Lesion"]
-    for name in KIDNEYS:
-        v[masks[name]] = MR_VALUES["Kidney"]
-    for name in ("Discs", "Vertebral bodies", "Cortex", "Posterior elements", "Canal"):
-        v[masks[name]] = MR_VALUES[name]
+    distances = anatomy_distances(x, y, z)
+    layers = [(name, MR_VALUES[name]) for name in ("Body", "Fat", "Lungs", "Spleen", "Liver")]
+    layers += [(name, MR_VALUES["Lesion"]) for name in LESIONS]
+    layers += [(name, MR_VALUES["Kidney"]) for name in KIDNEYS]
+    layers += [(name, MR_VALUES[name]) for name in ("Discs", "Vertebral bodies", "Cortex", "Posterior elements", "Canal")]
+    v = paint(distances, layers, 0.0, float(np.mean(grid.spacing_mm)))
     v *= (1.0 + bias * np.sin(x / 120.0) * np.cos(y / 150.0)).astype(np.float32)
     if noise:
         v += np.random.default_rng(seed).normal(0.0, noise, v.shape).astype(np.float32)

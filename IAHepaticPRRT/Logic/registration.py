@@ -47,6 +47,12 @@ INITIALIZATIONS = ("auto", "none", "geometry", "moments")
 WORKING_SPACING_MM = 2.0
 #: Random metric samples per resolution level (inside the region when a mask is given).
 SAMPLES_PER_LEVEL = 60_000
+#: Histogram bins of Mattes mutual information.
+HISTOGRAM_BINS = 50
+#: Intensity window: each image is clamped to these percentiles of its values in the region.
+CLIP_PERCENTILES = (0.5, 99.5)
+#: Margin (mm) kept around the region when the fixed image is cropped to it.
+REGION_PAD_MM = 10.0
 #: Fraction of the fixed region that must map inside the moving image.
 MIN_OVERLAP_FRACTION = 0.5
 
@@ -171,6 +177,24 @@ def _mask_on(image, mask: np.ndarray | None, grid):
     return out
 
 
+def _crop_to_region(image, region, pad_mm: float):
+    """``image`` and ``region`` cropped to the region's bounding box plus ``pad_mm``."""
+    import SimpleITK as sitk
+
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(region)
+    if not stats.HasLabel(1):
+        return image, region
+    box = stats.GetBoundingBox(1)
+    lo = [max(0, box[a] - int(math.ceil(pad_mm / image.GetSpacing()[a]))) for a in range(3)]
+    hi = [min(image.GetSize()[a] - 1, box[a] + box[a + 3] - 1 + int(math.ceil(pad_mm / image.GetSpacing()[a])))
+          for a in range(3)]
+    size = [h - l + 1 for l, h in zip(lo, hi)]
+    if list(size) == list(image.GetSize()):
+        return image, region
+    return sitk.RegionOfInterest(image, size, lo), sitk.RegionOfInterest(region, size, lo)
+
+
 def _foreground(image):
     """Otsu foreground (the body on CT and MRI) as uint8, the largest part of the image otherwise."""
     import SimpleITK as sitk
@@ -193,6 +217,64 @@ def _centre_of_mass(mask) -> np.ndarray:
 
 def _image_centre(image) -> np.ndarray:
     return np.array(image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2.0 for n in image.GetSize()]))
+
+
+def _region_points(region, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
+    """LPS centres of (a random subset of) the region's voxels."""
+    import SimpleITK as sitk
+
+    from .grid import Grid
+
+    kji = np.argwhere(sitk.GetArrayViewFromImage(region) > 0)
+    if len(kji) > max_points:
+        kji = kji[np.random.default_rng(seed).choice(len(kji), max_points, replace=False)]
+    return Grid.from_sitk(region).index_to_lps(kji[:, ::-1].astype(float))
+
+
+def _clip_to_region(fixed_image, moving_image, region, transform, percentiles):
+    """Both images clamped to their intensity range inside the region (fixed: the region; moving:
+    where the region falls through ``transform``), between the given percentiles.
+
+    Why: CT spans -1000 to +1500 HU and the histogram bins of mutual information would then put
+    liver and muscle (tens of HU apart) in the same bin; the region's own range keeps that contrast
+    (the same holds for the weight of air and bone edges in correlation)."""
+    import SimpleITK as sitk
+
+    from .grid import Grid
+
+    points = _region_points(region)
+    values = []
+    for image, mapped in ((fixed_image, points), (moving_image, _map_points(transform, points))):
+        index = np.round(Grid.from_sitk(image).lps_to_index(mapped)).astype(int)
+        size = np.array(image.GetSize())
+        inside = np.all((index >= 0) & (index < size), axis=1)
+        array = sitk.GetArrayViewFromImage(image)
+        samples = array[index[inside, 2], index[inside, 1], index[inside, 0]]
+        values.append(samples)
+    windows = []
+    out = []
+    for image, samples in zip((fixed_image, moving_image), values):
+        if len(samples) < 100:
+            out.append(image)
+            windows.append(None)
+            continue
+        lo, hi = (float(v) for v in np.percentile(samples, percentiles))
+        if hi <= lo:
+            out.append(image)
+            windows.append(None)
+            continue
+        out.append(sitk.Clamp(image, sitk.sitkFloat32, lo, hi))
+        windows.append((lo, hi))
+    return out[0], out[1], windows
+
+
+def _map_points(transform, points: np.ndarray) -> np.ndarray:
+    from .transforms import is_linear, transform_points
+
+    if is_linear(transform):
+        a, o = matrix_and_offset(transform)
+        return points @ a.T + o
+    return transform_points(transform, points)
 
 
 def overlap_fraction(transform, fixed_region, moving_image, max_points: int = 20_000, seed: int = 0) -> float:
@@ -237,12 +319,12 @@ def _sampling_percentages(region_voxels: int, shrink_factors, samples: int) -> l
     return out
 
 
-def _evaluate(fixed, moving, transform, metric, region, samples, seed) -> float:
+def _evaluate(fixed, moving, transform, metric, region, samples, seed, bins: int | None = None) -> float:
     """Metric value of ``transform`` on fixed sample points (the same points for every call)."""
     import SimpleITK as sitk
 
     method = sitk.ImageRegistrationMethod()
-    _set_metric(method, metric)
+    _set_metric(method, metric, bins or HISTOGRAM_BINS)
     region_voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(region)))
     method.SetMetricSamplingStrategy(method.RANDOM)
     method.SetMetricSamplingPercentage(_sampling_percentages(region_voxels, [1], samples)[0], seed)
@@ -296,7 +378,8 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
                    smoothing_sigmas=(2.0, 1.0, 0.0), samples_per_level: int = SAMPLES_PER_LEVEL,
                    iterations: int = 200, min_step_mm: float = 0.01, learning_rate_mm: float = 4.0,
                    center_lps_mm=None, initial_transform=None,
-                   min_overlap_fraction: float = MIN_OVERLAP_FRACTION) -> RegistrationResult:
+                   min_overlap_fraction: float = MIN_OVERLAP_FRACTION, relaxation: float = 0.5,
+                   clip_percentiles=CLIP_PERCENTILES, histogram_bins: int = HISTOGRAM_BINS) -> RegistrationResult:
     """Rigid (6 degrees of freedom) or affine (``transform_type="affine"``, 12) registration.
 
     ``fixed_mask`` (bool on the fixed grid) restricts the metric to a region, for example the liver
@@ -322,6 +405,9 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
     region = _mask_on(fixed_image, fixed_mask, fixed.grid)
     if region is None:
         region = _foreground(fixed_image)
+    # The fixed image cropped to the region: the optimiser's parameter scales (from the physical
+    # shift of the domain's corners) then match the region, and the pyramid costs less.
+    fixed_image, region = _crop_to_region(fixed_image, region, REGION_PAD_MM)
     moving_fg = _foreground(moving_image)
     centre = _centre_of_mass(region)
 
@@ -348,8 +434,9 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
                 except ComputationError:
                     continue
             if not scores:
-                raise ComputationError("the images do not overlap under any initialisation (identity, field-of-view "
-                                       "centres, body centres)")
+                raise ComputationError("the metric cannot be evaluated under any initialisation (identity, "
+                                       "field-of-view centres, body centres): the images do not overlap or one has "
+                                       "no contrast")
             chosen = min(scores, key=scores.get)
         else:
             chosen = initialization
@@ -361,11 +448,14 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
     if overlap_start < min_overlap_fraction:
         raise ComputationError(f"the images do not overlap: only {overlap_start:.0%} of the fixed region maps inside "
                                f"the moving image at the start (initialisation '{chosen}')")
+    if clip_percentiles is not None:
+        fixed_image, moving_image, windows = _clip_to_region(fixed_image, moving_image, region, start_transform,
+                                                             clip_percentiles)
     initial_metric = _evaluate(fixed_image, moving_image, start_transform, metric, region, samples_per_level, seed)
 
     # -- optimisation
     method = sitk.ImageRegistrationMethod()
-    _set_metric(method, metric)
+    _set_metric(method, metric, histogram_bins)
     region_voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(region)))
     method.SetMetricSamplingStrategy(method.RANDOM)
     if sampling_fraction is not None:
@@ -376,7 +466,7 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
     method.SetMetricFixedMask(region)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(learningRate=learning_rate_mm, minStep=min_step_mm,
-                                                    numberOfIterations=iterations, relaxationFactor=0.5,
+                                                    numberOfIterations=iterations, relaxationFactor=relaxation,
                                                     gradientMagnitudeTolerance=1e-8)
     method.SetOptimizerScalesFromPhysicalShift()
     method.SetShrinkFactorsPerLevel(list(shrink_factors))
@@ -393,12 +483,19 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
     if overlap_end < min_overlap_fraction:
         raise ComputationError(f"the registration left only {overlap_end:.0%} of the fixed region inside the moving "
                                "image: not a trustworthy result")
-    if final_metric >= initial_metric and _same_mapping(start_transform, transform, region):
-        # Already at the optimum (for example the same scan twice): keep the start.
-        warnings.append("the metric did not improve because the start was already at the optimum")
+    if final_metric >= initial_metric and _is_local_optimum(fixed_image, moving_image, start_transform, initial_metric,
+                                                            metric, region, samples_per_level, seed):
+        # The start was already aligned (for example the same scanner frame and no movement): keep it.
+        warnings.append("the optimiser did not improve on the start, which is a clear optimum of the metric "
+                        "(images already aligned): the start transform is returned")
         transform, final_metric = start_transform, initial_metric
     else:
         _check_improved(initial_metric, final_metric, f"{transform_type} registration")
+        if not _is_local_optimum(fixed_image, moving_image, transform, final_metric, metric, region, samples_per_level,
+                                 seed):
+            raise ComputationError(f"{transform_type} registration: the result is not a clear optimum of the metric "
+                                   f"(its value {final_metric:.5f} is not clearly better {_PROBE_SHIFT_MM:g} mm away): "
+                                   "the images share too little structure; no transform is returned")
     report_centre = np.asarray(center_lps_mm if center_lps_mm is not None else centre, dtype=float)
     parameters = rigid_parameters(_nearest_rigid(transform, report_centre), report_centre)
     if transform_type == "affine":
@@ -418,38 +515,63 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
         warnings=warnings)
 
 
-def _same_mapping(a, b, region, tolerance_mm: float = 0.05) -> bool:
-    """True when two transforms move the region's corners by less than ``tolerance_mm`` relative to each other."""
+#: Shift (mm) used to probe whether a start transform is a minimum of the metric.
+_PROBE_SHIFT_MM = 15.0
+
+
+def _is_local_optimum(fixed_image, moving_image, transform, value: float, metric: str, region, samples: int,
+                      seed: int) -> bool:
+    """True when ``value`` (the metric at ``transform``) is clearly lower than at the six shifts of
+    +-15 mm along x, y and z: the start already sits in a basin of the metric (images aligned).
+    Without structure (noise, an empty image) the metric is flat and this is False."""
     import SimpleITK as sitk
 
-    size = region.GetSize()
-    corners = [region.TransformContinuousIndexToPhysicalPoint([c * (n - 1) for c, n in zip(corner, size)])
-               for corner in np.ndindex(2, 2, 2)]
-    return all(np.linalg.norm(np.subtract(a.TransformPoint(p), b.TransformPoint(p))) < tolerance_mm for p in corners)
+    probes = []
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            shift = np.zeros(3)
+            shift[axis] = sign * _PROBE_SHIFT_MM
+            translation = sitk.TranslationTransform(3, tuple(shift))
+            try:
+                probes.append(_evaluate(fixed_image, moving_image, sitk.CompositeTransform([transform, translation]),
+                                        metric, region, samples, seed))
+            except ComputationError:
+                continue
+    if len(probes) < 3:
+        return False
+    return value < min(probes) - max(0.02, 0.1 * abs(value))
 
 
 def register_multimodal(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None = None, *,
                         transform_type: str = "rigid", **kwargs) -> RegistrationResult:
-    """MRI (moving) to CT (fixed): Mattes mutual information (intensities differ between modalities).
-
-    ``transform_type="affine"`` first registers rigidly, then refines an affine transform from
-    there (an affine start far from the answer is less robust).
-    """
+    """MRI (moving) to CT (fixed): Mattes mutual information (intensities differ between modalities),
+    body-centre initialisation. ``transform_type="affine"`` registers rigidly first, then refines an
+    affine transform from there (:func:`refine_affine`; an affine start far from the answer is
+    less robust)."""
     kwargs.setdefault("initialization", "moments")
     kwargs["metric"] = "mattes"
     rigid = register_rigid(fixed, moving, fixed_mask, transform_type="rigid", **kwargs)
     if transform_type == "rigid":
         return rigid
     kwargs.pop("initialization", None)
-    # A refinement from a good start: small first steps, no coarse level (they let it drift away).
+    return refine_affine(fixed, moving, rigid, fixed_mask, **kwargs)
+
+
+def refine_affine(fixed: Volume, moving: Volume, rigid: RegistrationResult, fixed_mask: np.ndarray | None = None,
+                  **kwargs) -> RegistrationResult:
+    """Affine (12 parameters) registration started from a rigid result: small first steps and no
+    coarse level (they let an affine transform drift away from a good start)."""
+    kwargs.setdefault("metric", rigid.metric)
     kwargs.setdefault("learning_rate_mm", 1.0)
     kwargs.setdefault("shrink_factors", (2, 1))
     kwargs.setdefault("smoothing_sigmas", (1.0, 0.0))
+    kwargs.setdefault("center_lps_mm", rigid.center_lps_mm)
     affine = register_rigid(fixed, moving, fixed_mask, transform_type="affine", initial_transform=rigid.transform,
                             **kwargs)
-    affine.stages = rigid.stages + affine.stages
+    affine.stages = list(rigid.stages) + affine.stages
     affine.initial_metric_value = rigid.initial_metric_value
     affine.elapsed_s += rigid.elapsed_s
+    affine.initialization = rigid.initialization
     return affine
 
 

@@ -48,7 +48,7 @@ def add_arguments(parser) -> None:
                         help="restrict the metric to this segment (dilated by --roi-margin-mm), e.g. "
                              "ia.seg.nrrd:Liver; the segmentation may be on any grid (resampled to FIXED)")
     parser.add_argument("--roi-labels", metavar="CSV", help="value,name CSV when the --roi file is a label map")
-    parser.add_argument("--roi-margin-mm", type=float, default=20.0, help="margin added around the ROI (default 20)")
+    parser.add_argument("--roi-margin-mm", type=float, default=30.0, help="margin added around the ROI (default 30)")
     parser.add_argument("--deformable", action="store_true",
                         help="add a B-spline stage on top of the rigid one (CT to CT)")
     parser.add_argument("--mesh-spacing-mm", type=float, default=50.0,
@@ -56,8 +56,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mri", action="store_true",
                         help="MOVING is an MRI (mutual information, body-centre initialisation)")
     parser.add_argument("--affine", action="store_true", help="affine (12 parameters) instead of rigid")
-    parser.add_argument("--metric", choices=("mattes", "correlation"), default="mattes",
-                        help="rigid/affine metric: Mattes mutual information (default) or correlation (same modality)")
+    parser.add_argument("--metric", choices=("auto", "mattes", "correlation"), default="auto",
+                        help="CT-to-CT rigid/affine metric: Mattes mutual information or correlation; auto (default): "
+                             "Mattes for the whole image, correlation inside a --roi (more reliable on soft tissue)")
     parser.add_argument("--init", choices=("auto", "none", "geometry", "moments"), default="auto",
                         help="initialisation: best of the others by metric (auto, default), identity (none), "
                              "field-of-view centres (geometry), body centres of mass (moments)")
@@ -98,7 +99,7 @@ def run(args) -> int:
     from ..errors import InputError
     from ..image_input import read_image
     from ..output_files import to_json_text, write_json
-    from ..registration import register_deformable, register_multimodal, register_rigid
+    from ..registration import refine_affine, register_deformable, register_multimodal, register_rigid
     from ..transforms import TRANSFORM_SUFFIXES, write_transform
 
     start = time.perf_counter()
@@ -119,11 +120,15 @@ def run(args) -> int:
     moving = read_image(args.moving, args.moving_series_uid)
     mask, roi = _roi_mask(args, fixed)
     options = {"initialization": args.init, "working_spacing_mm": args.working_spacing_mm or None,
-               "center_lps_mm": center, "transform_type": "affine" if args.affine else "rigid"}
+               "center_lps_mm": center}
     if args.mri:
-        result = register_multimodal(fixed, moving, mask, **options)
+        result = register_multimodal(fixed, moving, mask, transform_type="affine" if args.affine else "rigid",
+                                     **options)
     else:
-        result = register_rigid(fixed, moving, mask, metric=args.metric, **options)
+        metric = args.metric if args.metric != "auto" else ("correlation" if mask is not None else "mattes")
+        result = register_rigid(fixed, moving, mask, metric=metric, **options)
+        if args.affine:
+            result = refine_affine(fixed, moving, result, mask, working_spacing_mm=options["working_spacing_mm"])
     if args.deformable:
         result = register_deformable(fixed, moving, result, mask, mesh_spacing_mm=args.mesh_spacing_mm)
     summary = {

@@ -101,7 +101,7 @@ def sitk_transform_from_node(node):
 
 
 def register_volume_nodes(scene, fixed_node, moving_node, roi_mask_node=None, roi_segment: str | None = None,
-                          roi_margin_mm: float = 20.0, deformable: bool = False, mri: bool = False,
+                          roi_margin_mm: float = 30.0, deformable: bool = False, mri: bool = False,
                           transform_type: str = "rigid", name: str | None = None, **kwargs):
     """Register two volume nodes; returns (transform node, RegistrationResult).
 
@@ -109,7 +109,7 @@ def register_volume_nodes(scene, fixed_node, moving_node, roi_mask_node=None, ro
     metric (dilated by ``roi_margin_mm``), on any grid (resampled to the fixed volume). Put the
     moving volume under the returned node to see it aligned with the fixed one.
     """
-    from ..registration import register_deformable, register_multimodal, register_rigid
+    from ..registration import refine_affine, register_deformable, register_multimodal, register_rigid
     from ..voi_helpers import dilate_mm
     from .adapter import segmentation_from_node, volume_from_node
 
@@ -125,7 +125,10 @@ def register_volume_nodes(scene, fixed_node, moving_node, roi_mask_node=None, ro
     if mri:
         result = register_multimodal(fixed, moving, mask, transform_type=transform_type, **kwargs)
     else:
-        result = register_rigid(fixed, moving, mask, transform_type=transform_type, **kwargs)
+        kwargs.setdefault("metric", "correlation" if mask is not None else "mattes")
+        result = register_rigid(fixed, moving, mask, **kwargs)
+        if transform_type == "affine":
+            result = refine_affine(fixed, moving, result, mask)
     if deformable:
         result = register_deformable(fixed, moving, result, mask)
     node_name = name or f"{moving_node.GetName()} to {fixed_node.GetName()}"
