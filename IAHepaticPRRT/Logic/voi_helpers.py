@@ -2,22 +2,23 @@
 
 All positions are LPS mm (DICOM patient coordinates), sizes mm, masks bool arrays [k, j, i] on a
 :class:`~iahepaticprrt.grid.Grid`. A voxel belongs to a geometric VOI (sphere, box, cylinder) when
-its CENTRE is inside; the exact geometric volume is reported beside the voxel volume so the user
-sees the discretisation.
+its CENTRE is inside (compare the voxel count's volume with :func:`sphere_volume_ml` to see the
+discretisation).
 
 Bone marrow (L2 to L4): the marrow VOI is a union of cylinders inside the vertebral bodies
 (a common practice for SPECT marrow dosimetry: trabecular bone of the lumbar bodies, away from the
 cortex and the discs to limit spill-in). Two ways to place them:
 
 - :func:`marrow_cylinders` from user points (one per vertebral body, its centre);
-- :func:`find_vertebral_bodies` from the CT, refining approximate user points (one per level, from
-  a click or a previous scan): in a slab around each point the bone (>= ``bone_hu``, holes filled
-  slice by slice) connected to the point is found; the vertebral body is where that bone is
-  thickest (in-plane distance-transform maximum, which lies in the body, not in the thinner
-  pedicles and arch); the level's height is found from the two discs (low-density dips of the
-  profile along the spine axis) above and below. The cylinder is then shrunk to stay
-  ``margin_mm`` inside the body. The vertebral levels themselves are NOT recognised automatically:
-  the user's points say which bodies are L2, L3 and L4.
+- :func:`find_vertebral_bodies` from an axial CT, refining approximate user points (one per level,
+  from a click or carried from another scan): around each point, bone (>= 130 HU) is opened
+  in-plane with a 5 mm disk (removes pedicles, laminae and spinous process, which would otherwise
+  close the spinal canal), holes are filled, and the part nearest the point is kept; the body centre
+  is where that bone is thickest (in-plane distance-transform maximum); the body's ends along the
+  spine are the half-way drops of the HU profile into the discs above and below. The cylinder is
+  shrunk when needed to stay ``margin_mm`` (3 mm) inside the bone and the ends. The vertebral
+  levels themselves are NOT recognised automatically: the user's points say which bodies are L2,
+  L3 and L4 (counting levels needs the ribs or the sacrum in the field of view; not done).
 """
 
 from __future__ import annotations

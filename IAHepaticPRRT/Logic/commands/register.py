@@ -15,18 +15,6 @@ DESCRIPTION = (
     "the stated centre), time, and the target registration error when landmark files are given.")
 
 
-def _parse_point(text: str):
-    from ..errors import InputError
-
-    try:
-        values = [float(v) for v in text.replace(";", ",").split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 3:
-        raise InputError(f"expected X,Y,Z in LPS mm, got '{text}'", "--center-lps-mm")
-    return values
-
-
 def split_segment_argument(text: str, option: str) -> tuple[str, str]:
     """'path/to/file.seg.nrrd:Segment name' -> (path, segment name)."""
     from ..errors import InputError
@@ -65,9 +53,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--working-spacing-mm", type=float, default=2.0,
                         help="images are averaged down to about this spacing before registering (default 2; "
                              "0 = native)")
-    parser.add_argument("--center-lps-mm", metavar="X,Y,Z",
-                        help="centre about which rotation and translation are reported (default: centre of the "
-                             "fixed region)")
+    parser.add_argument("--center-lps-mm", metavar=("X", "Y", "Z"), nargs=3, type=float,
+                        help="centre about which rotation and translation are reported, LPS mm (default: centre of "
+                             "mass of the fixed region)")
     parser.add_argument("--landmarks-fixed", metavar="CSV", help="landmarks on FIXED (name,x,y,z LPS mm, or .fcsv)")
     parser.add_argument("--landmarks-moving", metavar="CSV", help="the same landmarks on MOVING")
     parser.add_argument("--resampled", metavar="FILE", help="also write MOVING resampled onto FIXED's grid")
@@ -110,7 +98,7 @@ def run(args) -> int:
         raise InputError("deformable MRI-to-CT registration is not offered (rigid or --affine only)", "--deformable")
     if bool(args.landmarks_fixed) != bool(args.landmarks_moving):
         raise InputError("give both --landmarks-fixed and --landmarks-moving", "--landmarks-fixed")
-    center = _parse_point(args.center_lps_mm) if args.center_lps_mm else None
+    center = list(args.center_lps_mm) if args.center_lps_mm else None
     landmarks = None
     if args.landmarks_fixed:
         from ..landmarks import read_landmarks
