@@ -233,16 +233,18 @@ def test_mri_to_ct_rigid_and_affine():
 
 # ---- deformable stage ---------------------------------------------------------------------------------
 def test_deformable_stage_improves_liver_dice():
-    """The moving scan = the fixed anatomy moved rigidly and pushed by a smooth 10 mm bump at the liver."""
+    """The moving scan = the fixed anatomy moved rigidly and pushed by a smooth 12 mm bump (Gaussian,
+    40 mm wide) at the upper front of the liver: a change of shape that no rigid motion undoes."""
     grid = body.default_grid(spacing_mm=(4.0, 4.0, 4.0))
     rigid_truth = T.rigid_transform((4.0, -3.0, 6.0), (1.0, -1.0, 2.0), LIVER_CENTRE)
-    to_anatomy = sitk.CompositeTransform([body.smooth_deformation(grid, 10.0), rigid_truth.GetInverse()])
+    bump = body.smooth_deformation(grid, 12.0, centre=(-60.0, -40.0, 60.0), width_mm=40.0)
+    to_anatomy = sitk.CompositeTransform([bump, rigid_truth.GetInverse()])
     fixed = body.body_ct(grid, noise_hu=10.0, seed=41)
     moving = body.body_ct(grid, to_anatomy, noise_hu=10.0, seed=42)
     fixed_segments = body.segmentation(grid, names=("Liver", *body.LESIONS))
     moving_segments = body.segmentation(grid, to_anatomy, names=("Liver", *body.LESIONS))
-    region = dilate_mm(fixed_segments.mask("Liver"), grid, 20.0)
-    rigid = register_rigid(fixed, moving, region)
+    region = dilate_mm(fixed_segments.mask("Liver"), grid, 30.0)
+    rigid = register_rigid(fixed, moving, region, metric="correlation")
     deformable = register_deformable(fixed, moving, rigid, region, working_spacing_mm=None, iterations=20)
 
     def scores(result):
@@ -250,7 +252,7 @@ def test_deformable_stage_improves_liver_dice():
         return {row["segment"]: row["dice"] for row in compare_with_target(carried, fixed_segments)}
 
     before, after = scores(rigid), scores(deformable)
-    assert after["Liver"] > before["Liver"] + 0.005, (before, after)
+    assert after["Liver"] > before["Liver"] + 0.005, (before, after)  # measured 0.961 -> 0.973
     assert np.mean([after[n] for n in body.LESIONS]) > np.mean([before[n] for n in body.LESIONS])
     assert deformable.metric_value < deformable.stages[-1]["initial_metric_value"]
     assert deformable.transform_type == "rigid+bspline"
