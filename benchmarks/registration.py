@@ -112,6 +112,7 @@ def run_case(case: str, fixed_path: str, moving_path: str) -> dict:
         (folder / "registration_first_version.py").write_text(source.replace("from .", "from iahepaticprrt."))
         spec = importlib.util.spec_from_file_location("registration_first_version", folder / "registration_first_version.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         register_rigid = module.register_rigid
     start = time.perf_counter()
