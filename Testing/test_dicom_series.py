@@ -104,6 +104,19 @@ def test_unreadable_dcm_file_is_named(tmp_path):
     assert "broken.dcm" in str(info.value)
 
 
+def test_truncated_image_file_is_named(tmp_path):
+    grid = Grid((4, 4, 4), (1.0, 1.0, 2.0))
+    paths = write_image_series(np.zeros(grid.shape_kji), grid, tmp_path, "PT", {}, uid_key="t")
+    paths[2].write_bytes(paths[2].read_bytes()[:400])  # the header stops before Rows
+    with pytest.raises(InputError) as info:
+        read_series(tmp_path)
+    assert str(paths[2]) in str(info.value) and "Rows (0028,0010)" in str(info.value)
+    paths[1].write_bytes(paths[1].read_bytes()[:-100])  # pixel data cut short
+    paths[2].unlink()
+    with pytest.raises(InputError):  # (uneven spacing now, but never a volume)
+        read_series(tmp_path)
+
+
 def test_written_files_are_conformant(tmp_path):
     import io
 

@@ -21,6 +21,13 @@ COMMANDS = {
     "demo": "demo",
     "series": "series",
     "convert": "convert",
+    "phantom": "phantom",
+    "kinetics": "kinetics",
+    "dosimetry": "dosimetry",
+    "suv": "suv",
+    "uptake": "uptake",
+    "run": "run",
+    "batch": "batch",
     "register": "register",
     "propagate": "propagate",
 }

@@ -24,6 +24,14 @@ from .volume import Volume
 SLICE_SPACING_TOLERANCE = 0.01
 #: Tolerance on direction cosines when checking that every slice has the same orientation.
 ORIENTATION_TOLERANCE = 1e-4
+#: Image storage SOP classes (PS3.4 B.5) whose files must carry an image: CT, enhanced CT, MR,
+#: enhanced MR, NM, PET, enhanced PET, legacy converted enhanced CT/MR/PET.
+IMAGE_SOP_CLASS_UIDS = {
+    "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.4",
+    "1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.128",
+    "1.2.840.10008.5.1.4.1.1.130", "1.2.840.10008.5.1.4.1.1.2.2", "1.2.840.10008.5.1.4.1.1.4.4",
+    "1.2.840.10008.5.1.4.1.1.128.1",
+}
 
 
 @dataclass
@@ -96,7 +104,12 @@ def scan_folder(folder: str | os.PathLike) -> list[SeriesSummary]:
             if path.suffix.lower() == ".dcm":
                 raise InputError("not a readable DICOM file", path)
             continue
-        if "PixelData" not in ds and "Rows" not in ds:
+        if "Rows" not in ds:
+            sop_classes = {str(ds.get("SOPClassUID", "")),
+                           str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))}
+            if sop_classes & IMAGE_SOP_CLASS_UIDS:
+                raise InputError("an image file without its image attributes (truncated or incomplete file?)",
+                                 path, "Rows (0028,0010)")
             continue  # structured reports, RT structures, presentation states
         uid = str(ds.get("SeriesInstanceUID", ""))
         if not uid:

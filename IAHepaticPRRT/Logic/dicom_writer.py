@@ -205,11 +205,10 @@ def write_nm_tomo(
         first_position = grid.index_to_lps((0.0, 0.0, 0.0))
         spacing_between_slices = grid.spacing_mm[2]
     if real_world_bqml_slope is not None:
-        stored, slope, _ = quantize_slice(values / real_world_bqml_slope, 1.0)
+        stored, _, _ = quantize_slice(values / real_world_bqml_slope, 1.0)
         rescale_slope = 1.0
     else:
         stored, rescale_slope, _ = quantize_slice(values, fixed_slope)
-        slope = rescale_slope
     sop_uid = common.get("SOPInstanceUID") or deterministic_uid(uid_key, "nm instance")
     ds = new_dataset(SOP_CLASS_UIDS["NM"], sop_uid)
     ds.Modality = "NM"

@@ -61,3 +61,52 @@ def dicom_volume_scenario(module_logic, folder: str | os.PathLike) -> dict:
         "max_matrix_error_vs_simpleitk": float(np.max(np.abs(volume.grid.ijk_to_lps() - sitk_grid.ijk_to_lps()))),
         "max_value_error_vs_simpleitk": float(np.max(np.abs(volume.array - sitk.GetArrayFromImage(reference)))),
     }
+
+
+def panel_scenario(module_logic, folder: str | os.PathLike) -> dict:
+    """The panel's three actions (Compare uptake, Compute dosimetry, Export report) through the module
+    logic on the small noise-free synthetic patient; returns the differences from its truth.
+
+    Inside Slicer the panel finds the PET and SPECT files of DICOM-loaded volumes in the DICOM
+    database; here the files are given directly, which is the only difference.
+    """
+    import datetime as dt
+    import json
+
+    from .dosimetry import DosimetryOptions
+    from .phantom import generate_phantom
+    from .uptake import UptakeParameters
+
+    folder = Path(folder)
+    patient = folder / "patient"
+    truth = generate_phantom(patient, seed=1, noise=False, vendor="siemens", size="small")
+    seg = {name: module_logic.load_segmentation(patient / "segmentations" / f"{name}.seg.nrrd")
+           for name in ("ia_day0", "iv_day3", "spect_tp1")}
+    uptake = module_logic.compare_uptake(patient / truth["pet"]["ia"]["pet_folder"],
+                                         patient / truth["pet"]["iv"]["pet_folder"], seg["ia_day0"], seg["iv_day3"],
+                                         parameters=UptakeParameters(metric="suv_max", threshold=3.0))
+    spect = truth["spect"]
+    options = DosimetryOptions(
+        administered_mbq=spect["administered_activity_mbq"], residual_mbq=spect["residual_activity_mbq"],
+        administration_datetime=dt.datetime.fromisoformat(spect["administration_datetime"]),
+        method="ldm", partial_volume_fwhm_mm=truth["generator"]["spect_fwhm_mm"])
+    result, nodes = module_logic.run_dosimetry(
+        [patient / tp["nm_file"] for tp in spect["time_points"]], seg["spect_tp1"], options,
+        ct_sources=[patient / tp["ct_folder"] for tp in spect["time_points"]])
+    report = module_logic.export_report(folder / "report", uptake.result, result,
+                                        {"id": "KA-PANEL", "name": "Known^Answer"}, deidentify=False)
+    lesion_1 = next(v for v in uptake.result["vois"] if v["name"] == "Lesion 1")
+    organs = ("Healthy liver", "Left kidney", "Right kidney", "Spleen")
+    tia = {v["name"]: v["tia_mbqh"] for v in result.report["vois"]}
+    written = json.loads((folder / "report" / "results.json").read_text())
+    return {
+        "eligible_matches_truth": uptake.result["eligible"] == truth["eligible"],
+        "lesion_1_ratio_relative_error": abs(lesion_1["enhancement_ratio"] / truth["enhancement_ratio"]["Lesion 1"] - 1),
+        "organ_tia_max_relative_error": max(abs(tia[o] / spect["tia_mbqh"][o] - 1) for o in organs),
+        "uptake_table_rows": uptake.table_node.GetTable().GetNumberOfRows(),
+        "uptake_vois": len(uptake.result["vois"]),
+        "uptake_chart_series": uptake.chart_node.GetNumberOfPlotSeriesNodes(),
+        "dose_volume_unit": nodes.dose_volume.GetAttribute("IAHepaticPRRT.Unit"),
+        "report_written": report.is_file() and "Eligible" in report.read_text(encoding="utf-8"),
+        "results_match_report": written["uptake"]["mean_enhancement_ratio"] == uptake.result["mean_enhancement_ratio"],
+    }

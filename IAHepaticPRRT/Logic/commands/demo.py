@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-HELP = "run every analysis on the bundled synthetic trial patient and write the results to a folder"
+HELP = "generate the synthetic trial patient and run the whole analysis on it, ending with the report's path"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("-o", "--output", required=True, help="output folder (created)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed of the synthetic patient (default 1)")
+    parser.add_argument("-o", "--output", required=True, help="output folder (created; must not hold a previous demo)")
+    parser.add_argument("--seed", type=int, default=1, help="noise seed of the synthetic patient (default 1)")
+    parser.add_argument("--small", action="store_true", help="the small, coarse patient (seconds instead of a minute)")
+    parser.add_argument("--vendor", choices=("siemens", "ge", "philips"), default="siemens",
+                        help="PET header style of the synthetic patient (default siemens)")
 
 
 def run(args) -> int:
     from ..demo import run_demo
 
-    report = run_demo(args.output, seed=args.seed)
+    report = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor)
     print(report)
     return 0

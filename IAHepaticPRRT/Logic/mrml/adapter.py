@@ -175,9 +175,10 @@ def segmentation_node_from_segmentation(scene, segmentation: Segmentation, name:
 def segmentation_from_node(node, grid: Grid | None = None, mode: str = "nearest") -> Segmentation:
     """Per-segment masks of a segmentation node.
 
-    Without ``grid`` every segment comes on the grid of the first segment's stored labelmap;
-    with ``grid`` each is resampled with :func:`~iahepaticprrt.segmentation.resample_mask` (the same
-    code the command line uses, so both give the same voxels).
+    Without ``grid`` every segment comes on one grid of the node's stored lattice, covering the
+    union of the segments' extents, without resampling (empty segments stay, empty). With ``grid``
+    the segments are then resampled with :meth:`Segmentation.resampled` (the same code the command
+    line uses, so both give the same voxels).
     """
     import slicer
     import vtk
@@ -185,12 +186,12 @@ def segmentation_from_node(node, grid: Grid | None = None, mode: str = "nearest"
 
     segmentation = node.GetSegmentation()
     labelmap_name = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
-    if not segmentation.ContainsRepresentation(labelmap_name):
-        if not node.CreateBinaryLabelmapRepresentation():
-            raise InputError("cannot create a binary labelmap from this segmentation", node.GetName(),
-                             "representation")
-    parent = node.GetParentTransformNode()
+    if segmentation.GetNumberOfSegments() == 0:
+        raise InputError("the segmentation has no segments", node.GetName(), "segments")
+    if not segmentation.ContainsRepresentation(labelmap_name) and not node.CreateBinaryLabelmapRepresentation():
+        raise InputError("cannot create a binary labelmap from this segmentation", node.GetName(), "representation")
     to_world = np.eye(4)
+    parent = node.GetParentTransformNode()
     if parent is not None:
         if not parent.IsTransformToWorldLinear():
             raise InputError("the segmentation is under a non-linear transform: harden it first", node.GetName(),
@@ -198,36 +199,41 @@ def segmentation_from_node(node, grid: Grid | None = None, mode: str = "nearest"
         m = vtk.vtkMatrix4x4()
         parent.GetMatrixTransformToWorld(m)
         to_world = _numpy_matrix(m)
-    result = None
+    parts = []  # (name, image-to-world matrix, extent start (i, j, k) or None, mask or None, segment)
     for index in range(segmentation.GetNumberOfSegments()):
-        segment_id = segmentation.GetNthSegmentID(index)
-        segment = segmentation.GetSegment(segment_id)
+        segment = segmentation.GetSegment(segmentation.GetNthSegmentID(index))
         labelmap = segment.GetRepresentation(labelmap_name)
+        matrix = vtk.vtkMatrix4x4()
+        labelmap.GetImageToWorldMatrix(matrix)
+        matrix = to_world @ _numpy_matrix(matrix)
         extent = labelmap.GetExtent()
-        image_to_world = vtk.vtkMatrix4x4()
-        labelmap.GetImageToWorldMatrix(image_to_world)
-        matrix = to_world @ _numpy_matrix(image_to_world)
-        if extent[1] < extent[0]:  # empty segment: an empty extent
-            size = (1, 1, 1)
-            mask = np.zeros((1, 1, 1), dtype=bool)
-        else:
-            size = (extent[1] - extent[0] + 1, extent[3] - extent[2] + 1, extent[5] - extent[4] + 1)
-            scalars = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars())
-            mask = scalars.reshape(size[::-1]) == segment.GetLabelValue()
-            matrix = matrix @ _translation(extent[0], extent[2], extent[4])
-        own_grid = grid_from_ijk_to_ras(matrix, size)
-        if result is None:
-            result = Segmentation(grid if grid is not None else own_grid, source=node.GetName())
-        if grid is None and not own_grid.is_same(result.grid):
-            # Segments of one node can be stored on different extents: bring them to the first one.
-            mask = resample_mask(mask, own_grid, result.grid, "nearest")
-        elif grid is not None:
-            mask = resample_mask(mask, own_grid, grid, mode) if mode == "nearest" else (
-                resample_mask(mask, own_grid, grid, "fraction") >= 0.5)
-        result.add(segment.GetName(), mask, tuple(segment.GetColor()))
-    if result is None:
-        raise InputError("the segmentation has no segments", node.GetName(), "segments")
-    return result
+        if extent[1] < extent[0] or labelmap.GetPointData().GetScalars() is None:
+            parts.append((segment.GetName(), matrix, None, None, segment))
+            continue
+        size = (extent[1] - extent[0] + 1, extent[3] - extent[2] + 1, extent[5] - extent[4] + 1)
+        scalars = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars())
+        mask = scalars.reshape(size[::-1]) == segment.GetLabelValue()
+        parts.append((segment.GetName(), matrix, np.array(extent[::2]), mask, segment))
+    lattice = parts[0][1]
+    non_empty = [p for p in parts if p[3] is not None]
+    if non_empty:
+        lo = np.min([p[2] for p in non_empty], axis=0)
+        hi = np.max([p[2] + np.array(p[3].shape[::-1]) - 1 for p in non_empty], axis=0)
+    else:
+        lo = hi = np.zeros(3, int)
+    own_grid = grid_from_ijk_to_ras(lattice @ _translation(*lo), tuple(hi - lo + 1))
+    result = Segmentation(own_grid, source=node.GetName())
+    for name, matrix, start, mask, segment in parts:
+        full = np.zeros(own_grid.shape_kji, bool)
+        if mask is not None:
+            if np.allclose(matrix, lattice, atol=1e-6):
+                offset = (start - lo)[::-1]
+                full[tuple(slice(int(o), int(o) + n) for o, n in zip(offset, mask.shape))] = mask
+            else:  # a segment stored on another lattice: nearest neighbour onto the first one
+                stored = grid_from_ijk_to_ras(matrix @ _translation(*start), mask.shape[::-1])
+                full = resample_mask(mask, stored, own_grid, "nearest")
+        result.add(name, full, tuple(segment.GetColor()))
+    return result if grid is None else result.resampled(grid, mode)
 
 
 def _translation(i, j, k) -> np.ndarray:

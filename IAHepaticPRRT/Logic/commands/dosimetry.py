@@ -1,0 +1,101 @@
+"""``iahprrt dosimetry --spect TP1 TP2 ... --seg SEG -o OUT_DIR --administered-mbq A``: 177Lu SPECT/CT dosimetry."""
+
+from __future__ import annotations
+
+
+HELP = "177Lu SPECT/CT dosimetry: registration, VOI kinetics, TIA, residence time, dose map (LDM/VSV), DVH, BED"
+DESCRIPTION = (HELP + ". Writes OUT_DIR/dosimetry.json, OUT_DIR/dose.nrrd (Gy, reference SPECT geometry) and "
+               "OUT_DIR/dvh.csv; prints a summary as JSON.")
+
+
+def _iso_datetime(text: str):
+    import argparse
+    import datetime as dt
+
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time (YYYY-MM-DDTHH:MM[:SS]): {text}") from None
+    return value.replace(tzinfo=None)
+
+
+def add_arguments(parser) -> None:
+    from ..kinetics import MODEL_CHOICES
+    from ..voxel_dosimetry import VOXEL_MODELS
+
+    parser.add_argument("--spect", nargs="+", required=True, metavar="TP",
+                        help="one SPECT per time point, in acquisition order: DICOM folder or file (NM RECON TOMO, "
+                             "or PT series) or a volume file in Bq/mL (needs --times-h)")
+    parser.add_argument("--times-h", nargs="+", type=float, metavar="T",
+                        help="hours from administration to each acquisition start (default: from the headers)")
+    parser.add_argument("--seg", required=True, help="VOIs on the reference time point: .seg.nrrd or label map")
+    parser.add_argument("--labels", help="value,name CSV for a label-map --seg")
+    parser.add_argument("-o", "--output", required=True, help="output folder (created)")
+    parser.add_argument("--administered-mbq", type=float, required=True, help="administered 177Lu activity (MBq)")
+    parser.add_argument("--administration-time", type=_iso_datetime,
+                        help="administration date-time, ISO (e.g. 2025-03-04T09:30); default: header "
+                             "RadiopharmaceuticalStartDateTime, with a warning")
+    parser.add_argument("--residual-mbq", type=float, default=0.0, help="residual activity (syringe, lines) in MBq")
+    parser.add_argument("--calibration-cps-per-mbq", type=float,
+                        help="camera calibration factor for count data (cps/MBq); default: the header's, if any")
+    parser.add_argument("--calibration-uncertainty-percent", type=float, default=0.0,
+                        help="relative standard uncertainty of the calibration factor (%%)")
+    parser.add_argument("--acquisition-duration-s", nargs="+", type=float, metavar="S",
+                        help="acquisition duration(s) overriding the header (one, or one per time point)")
+    parser.add_argument("--method", choices=("ldm", "vsv"), default="ldm",
+                        help="dose map: local deposition (default) or voxel S-value convolution")
+    parser.add_argument("--model", choices=MODEL_CHOICES, default="auto", help="VOI kinetic model (default auto)")
+    parser.add_argument("--voxel-model", choices=VOXEL_MODELS, default="mono-exp",
+                        help="voxel-wise TIA model for the dose map (default mono-exp, trapezoid fallback)")
+    parser.add_argument("--ct", nargs="+", metavar="CT", help="one CT DICOM folder per time point (registration, density)")
+    parser.add_argument("--ct-calibration", help="site HU-density calibration CSV hu,density_g_per_ml")
+    parser.add_argument("--no-registration", action="store_true",
+                        help="do not register: time points resampled in scanner coordinates")
+    parser.add_argument("--reference", type=int, default=1, help="reference time point, 1-based (default 1)")
+    parser.add_argument("--recovery", help="recovery coefficients CSV volume_ml,rc[,rc_uncertainty]")
+    parser.add_argument("--pvc-fwhm-mm", type=float,
+                        help="partial-volume correction of the VOI activities by the geometric transfer matrix, for "
+                             "a Gaussian SPECT resolution of this FWHM (mm); the dose maps are not corrected")
+    parser.add_argument("--activity-uncertainty-percent", type=float,
+                        help="relative standard uncertainty of each VOI activity (%%); weights the fits")
+    parser.add_argument("--previous-cycles", help="CSV or JSON of earlier cycles: cycle,kidney_dose_gy,kidney_bed_gy,"
+                                                  "bone_marrow_dose_gy")
+    parser.add_argument("--kidney-risk-factors", action="store_true", help="use the kidney BED limit 28 Gy (not 40)")
+    parser.add_argument("--phantom-sex", choices=("male", "female"), help="organ S-value phantom (default PatientSex)")
+    parser.add_argument("--no-clamp", action="store_true", help="let rates go below the physical decay constant")
+
+
+def options_from_args(args):
+    from ..ct_density import DEFAULT_CALIBRATION, read_calibration
+    from ..dose_limits import read_previous_cycles
+    from ..dosimetry import DosimetryOptions
+    from ..recovery import read_recovery_table
+
+    return DosimetryOptions(
+        administered_mbq=args.administered_mbq, administration_datetime=args.administration_time,
+        residual_mbq=args.residual_mbq, times_h=args.times_h, calibration_cps_per_mbq=args.calibration_cps_per_mbq,
+        calibration_uncertainty_percent=args.calibration_uncertainty_percent,
+        acquisition_duration_s=args.acquisition_duration_s, method=args.method, model=args.model,
+        voxel_model=args.voxel_model, clamp=not args.no_clamp, registration=not args.no_registration,
+        reference_index=args.reference - 1, activity_uncertainty_percent=args.activity_uncertainty_percent,
+        recovery_table=read_recovery_table(args.recovery) if args.recovery else None,
+        partial_volume_fwhm_mm=args.pvc_fwhm_mm,
+        ct_calibration=read_calibration(args.ct_calibration) if args.ct_calibration else DEFAULT_CALIBRATION,
+        previous_cycles=read_previous_cycles(args.previous_cycles) if args.previous_cycles else None,
+        kidney_risk_factors=args.kidney_risk_factors, phantom_sex=args.phantom_sex)
+
+
+def run(args) -> int:
+    from ..dosimetry import run_dosimetry, write_outputs
+
+    options = options_from_args(args)
+    result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
+    paths = write_outputs(result, args.output)
+    summary = {"outputs": paths, "vois": [
+        {"name": v["name"], "tia_mbqh": v.get("tia_mbqh"), "residence_time_h": v.get("residence_time_h"),
+         "mean_dose_gy": v.get("mean_dose_gy"), "dose_uncertainty_gy": v.get("dose_uncertainty_gy")}
+        for v in result.report["vois"]], "warnings": result.report["warnings"]}
+    from ..output_files import to_json_text
+
+    print(to_json_text(summary), end="")
+    return 0

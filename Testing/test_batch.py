@@ -1,0 +1,102 @@
+"""Cohort batch: five synthetic patients, one corrupt: four results, one clear error, and a cohort.csv
+that holds exactly the per-patient JSON values."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from iahepaticprrt.batch import COHORT_COLUMNS
+from iahepaticprrt.cli import main
+
+import phantom_checks
+
+PATIENTS = [  # (patient id, vendor, noise, seed)
+    ("P1", "siemens", False, 1), ("P2", "ge", False, 1), ("P3", "philips", False, 1), ("P4", "siemens", True, 2),
+]
+
+
+def _manifest(folder, patient_id):
+    """The phantom's own manifest with absolute paths, a new ID, and a quick dosimetry (LDM, no registration)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["patient"]["id"] = patient_id
+    for scan in ("ia", "iv"):
+        for key in ("pet", "segmentation"):
+            manifest["uptake"][scan][key] = str(folder / manifest["uptake"][scan][key])
+    dosimetry = manifest["dosimetry"]
+    dosimetry["segmentation"] = str(folder / dosimetry["segmentation"])
+    dosimetry["time_points"] = [{"spect": str(folder / tp["spect"])} for tp in dosimetry["time_points"]]
+    dosimetry.update(method="ldm", registration=False)
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    cohort = tmp_path_factory.mktemp("cohort")
+    for patient_id, vendor, noise, seed in PATIENTS:
+        folder = phantom_checks.phantom(tmp_path_factory, vendor=vendor, noise=noise, seed=seed)
+        (cohort / f"{patient_id}.json").write_text(json.dumps(_manifest(folder, patient_id)))
+    corrupt = tmp_path_factory.mktemp("corrupt") / "patient"
+    shutil.copytree(phantom_checks.phantom(tmp_path_factory), corrupt)
+    victim = sorted((corrupt / "ia_day0" / "pet").iterdir())[5]
+    victim.write_bytes(victim.read_bytes()[:-500])  # pixel data cut short
+    (cohort / "P5.json").write_text(json.dumps(_manifest(corrupt, "P5")))
+    out = tmp_path_factory.mktemp("batch") / "out"
+    status = main(["batch", str(cohort), "-o", str(out), "--workers", "2", "--no-progress"])
+    return status, out, victim
+
+
+def test_four_results_and_one_clear_error(batch):
+    status, out, victim = batch
+    assert status == 4  # some patients failed
+    summary = json.loads((out / "cohort_summary.json").read_text())
+    assert (summary["patients"], summary["succeeded"]) == (5, 4)
+    [failure] = summary["failed"]
+    assert failure["manifest"].endswith("P5.json")
+    assert str(victim) in failure["error"] and "PixelData" in failure["error"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["P1", "P2", "P3", "P4"]
+
+
+def test_cohort_csv_equals_the_per_patient_json(batch):
+    _, out, _ = batch
+    with open(out / "cohort.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == COHORT_COLUMNS
+    failed = [r for r in rows if r["status"] != "ok"]
+    assert len(failed) == 1 and failed[0]["patient_id"] == "P5" and failed[0]["error"]
+    checked = 0
+    for patient_id, *_ in PATIENTS:
+        results = json.loads((out / patient_id / "results.json").read_text())
+        mine = {r["voi"]: r for r in rows if r["patient_id"] == patient_id}
+        uptake = {v["name"]: v for v in results["uptake"]["vois"]}
+        dosimetry = {v["name"]: v for v in results["dosimetry"]["vois"]}
+        assert set(mine) == set(uptake) | set(dosimetry)
+        for name, row in mine.items():
+            assert float(row["mean_enhancement_ratio"]) == results["uptake"]["mean_enhancement_ratio"]
+            assert row["eligible"] == ("true" if results["uptake"]["eligible"] else "false")
+            for route in ("ia", "iv"):
+                for key in ("suv_max", "suv_peak", "suv_mean", "volume_ml"):
+                    value = (uptake[name][route] or {}).get(key)
+                    assert (row[f"{route}_{key}"] == "") if value is None else float(row[f"{route}_{key}"]) == value
+            ratio = uptake[name]["enhancement_ratio"]
+            assert (row["enhancement_ratio"] == "") if ratio is None else float(row["enhancement_ratio"]) == ratio
+            for key in ("tia_mbqh", "residence_time_h", "mean_dose_gy", "d50_gy"):
+                assert float(row[key]) == dosimetry[name][key]
+                checked += 1
+    assert checked >= 4 * 10 * 4
+
+
+def test_cohort_summary_statistics(batch):
+    _, out, _ = batch
+    summary = json.loads((out / "cohort_summary.json").read_text())
+    ratios = [json.loads((out / p / "results.json").read_text())["uptake"]["mean_enhancement_ratio"]
+              for p, *_ in PATIENTS]
+    ci = summary["mean_enhancement_ratio"]
+    assert ci["n"] == 4 and ci["mean"] == pytest.approx(sum(ratios) / 4)
+    assert ci["ci_low"] < ci["mean"] < ci["ci_high"]
+    lesions = summary["paired_wilcoxon_ia_vs_iv"]["target_lesion"]
+    assert lesions["n_pairs"] == 20 and lesions["p_value"] < 0.01  # IA above IV in most lesions
+    assert summary["mean_dose_gy_per_voi"]["Left kidney"]["n"] == 4
