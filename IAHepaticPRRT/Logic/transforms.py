@@ -14,9 +14,11 @@ Conventions
   :func:`rigid_parameters` gives the parameters about any centre, so they can be compared with a
   known truth stated about its own centre (the synthetic patient's ``center_lps_mm``).
 - Angles ``rotation_deg = (rx, ry, rz)`` in degrees about the LPS x, y, z axes, composed as
-  ``R = Rz(rz) Ry(ry) Rx(rx)`` (rotate about x first, then y, then z, fixed axes): order ``"xyz"``.
-  ITK's Euler3DTransform composes ``Rz Rx Ry`` (order ``"yxz"`` here); both orders are accepted
-  where angles are read or written. Right-handed rotations: ``Rz(90) (1, 0, 0) = (0, 1, 0)``.
+  ``R = Rz(rz) Rx(rx) Ry(ry)`` (rotate about y first, then x, then z, fixed axes): SimpleITK's
+  ``Euler3DTransform`` default and the synthetic patient's ``truth.transforms`` convention; called
+  order ``"yxz"`` here (the order in which the rotations are applied). Other orders are accepted
+  where angles are read or written (``"xyz"``: ``R = Rz Ry Rx``). Right-handed rotations:
+  ``Rz(90) (1, 0, 0) = (0, 1, 0)``.
 - Comparing two rotations without any angle convention: :func:`rotation_angle_deg` of
   ``R_a^T R_b`` (the angle of the residual rotation).
 """
@@ -32,8 +34,9 @@ import numpy as np
 from .errors import InputError
 from .output_files import atomic_path
 
-#: Default order in which the three Euler angles are applied (x first, then y, then z).
-DEFAULT_ORDER = "xyz"
+#: Default order in which the three Euler angles are applied: y first, then x, then z
+#: (R = Rz Rx Ry, SimpleITK's Euler3DTransform and the synthetic patient's truth).
+DEFAULT_ORDER = "yxz"
 
 #: Transform file suffixes SimpleITK (and Slicer) read and write.
 TRANSFORM_SUFFIXES = (".tfm", ".txt", ".h5", ".hdf5", ".mat")
