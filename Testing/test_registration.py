@@ -260,3 +260,17 @@ def test_deformable_stage_improves_liver_dice():
     assert deformable.metric_value < deformable.stages[-1]["initial_metric_value"]
     assert deformable.transform_type == "rigid+bspline"
     assert deformable.linear_transform is rigid.transform
+
+
+def test_propagation_work_box_misses_nothing_under_a_deformable_transform():
+    """The target voxels computed (a box bounded with the B-spline's largest coefficient) hold every
+    voxel that a plain whole-grid nearest-neighbour resampling puts in the VOI."""
+    grid = body.default_grid(spacing_mm=(5.0, 5.0, 5.0))
+    bspline = sitk.BSplineTransformInitializer(grid.to_sitk(np.zeros(grid.shape_kji, np.uint8)), [4, 4, 4], 3)
+    bspline.SetParameters(tuple(np.random.default_rng(5).normal(0.0, 6.0, len(bspline.GetParameters()))))
+    transform = sitk.CompositeTransform([T.rigid_transform((8.0, -5.0, 4.0), (2.0, 1.0, -3.0), LIVER_CENTRE), bspline])
+    lesion = body.segmentation(grid, names=("Lesion 1",)).mask("Lesion 1")
+    whole = sitk.GetArrayFromImage(sitk.Resample(grid.to_sitk(lesion.astype(np.uint8)), grid.to_sitk(lesion.astype(
+        np.uint8)), transform, sitk.sitkNearestNeighbor, 0)).astype(bool)
+    assert whole.sum() > 50
+    assert np.array_equal(propagate_mask(lesion, grid, grid, transform, "nearest"), whole)

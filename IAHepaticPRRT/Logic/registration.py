@@ -15,14 +15,16 @@ How the registration runs (choices and why):
    are clamped to their intensity range inside the region (0.5 to 99.5 percentiles): otherwise the
    histogram of mutual information spends its bins on air and bone and puts liver and muscle in
    the same bin.
+   Without a mask the region is the Otsu foreground (body on CT/MRI, uptake on SPECT) grown by 20 mm.
 2. Initialisation (``initialization``): ``"none"`` (the scanners' frames agree), ``"geometry"``
    (centres of the fields of view), ``"moments"`` (centres of mass of the body, from an Otsu
    threshold, so air and table do not count), or ``"auto"`` (default): the three candidates are
    scored with the metric at the coarsest level and the best is kept.
 3. Rigid (6 parameters, Euler3D about the centre of the fixed region) or affine (12) by regular-step
-   gradient descent, three levels (shrink 4, 2, 1 of the working grid; smoothing 2, 1, 0 voxels),
-   metric Mattes mutual information (``"mattes"``, default; also across modalities) or normalised
-   correlation (``"correlation"``, same modality only), a fixed number of random samples per level
+   gradient descent (first step 4 mm, x 0.8 at each change of direction), three levels (shrink 4,
+   2, 1 of the working grid; smoothing 2, 1, 0 voxels), metric Mattes mutual information
+   (``"mattes"``, default; also across modalities) or normalised correlation (``"correlation"``,
+   same modality only), a fixed number of random samples per level
    drawn inside the region (``fixed_mask``) when given. Image gradients are computed on the fly
    (SimpleITK's default precomputes gradient images of the whole moving image at every level:
    seconds and hundreds of MB for a 512 x 512 x 300 CT).
@@ -32,10 +34,11 @@ How the registration runs (choices and why):
    every evaluation, linear interpolation of the moving image, 50 x 50-bin histogram mutual
    information or Pearson correlation; these are the ``initial_metric_value`` and
    ``metric_value`` reported): at least ``min_overlap_fraction`` of the fixed region must map inside
-   the moving image at the start and at the end; the metric must improve; and the result must be a
-   clear optimum: better than the same transform shifted by 15 mm along each axis (a flat metric,
-   images without shared structure, fails this). When the optimiser does not improve on a start
-   that is itself a clear optimum (images already aligned), the start is returned with a warning.
+   the moving image at the start and at the end; the images must have contrast there; the metric
+   must improve; and the result must be a clear optimum: worse at each of the six shifts of 15 mm
+   along x, y, z, by 0.01 on average (a flat metric, images without shared structure, fails this).
+   When the optimiser does not improve on a start that is itself a clear optimum (images already
+   aligned), the start is returned with a warning.
    Otherwise :class:`ComputationError` is raised: a failed registration never returns a transform.
    The inputs are never modified.
 """
