@@ -28,6 +28,8 @@ COMMANDS = {
     "uptake": "uptake",
     "run": "run",
     "batch": "batch",
+    "register": "register",
+    "propagate": "propagate",
 }
 
 EXIT_INPUT_ERROR = 2

@@ -45,6 +45,14 @@ class ModuleLogic:
         segmentation = read_segmentation(path, labels_csv)
         return adapter.segmentation_node_from_segmentation(self.scene, segmentation, name or segmentation_name(path))
 
+    # ---- registration ------------------------------------------------------------------------
+    def register_volumes(self, fixed_node, moving_node, roi_segmentation_node=None, roi_segment=None, **options):
+        """Register ``moving_node`` to ``fixed_node`` (see mrml/registration_nodes.py); returns
+        (transform node, RegistrationResult). Put the moving volume or its segmentation under the node."""
+        from .registration_nodes import register_volume_nodes
+
+        return register_volume_nodes(self.scene, fixed_node, moving_node, roi_segmentation_node, roi_segment, **options)
+
     @staticmethod
     def dicom_source(files: list, what: str = "volume") -> tuple[str, str | None]:
         """The folder and SeriesInstanceUID of a loaded volume's DICOM files (Slicer finds the files
