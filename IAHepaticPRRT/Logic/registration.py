@@ -240,6 +240,17 @@ def _default_region(image):
     return _dilated(_foreground(image), FOREGROUND_MARGIN_MM)
 
 
+def _working_pair(fixed: Volume, moving: Volume, fixed_mask, working_spacing_mm):
+    """Both images at the working resolution, and the metric region on the fixed one (the user's
+    mask, or the default foreground region)."""
+    fixed_image = _working_image(fixed, working_spacing_mm)
+    moving_image = _working_image(moving, working_spacing_mm)
+    region = _mask_on(fixed_image, fixed_mask, fixed.grid)
+    if region is None:
+        region = _default_region(fixed_image)
+    return fixed_image, moving_image, region
+
+
 def _centre_of_mass(mask) -> np.ndarray:
     import SimpleITK as sitk
 
@@ -468,11 +479,7 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
     if transform_type not in ("rigid", "affine"):
         raise ValueError(f"transform_type must be 'rigid' or 'affine', got '{transform_type}'")
     start = time.perf_counter()
-    fixed_image = _working_image(fixed, working_spacing_mm)
-    moving_image = _working_image(moving, working_spacing_mm)
-    region = _mask_on(fixed_image, fixed_mask, fixed.grid)
-    if region is None:
-        region = _default_region(fixed_image)
+    fixed_image, moving_image, region = _working_pair(fixed, moving, fixed_mask, working_spacing_mm)
     # The fixed image cropped to the region: the optimiser's parameter scales (from the physical
     # shift of the domain's corners) then match the region, and the pyramid costs less.
     fixed_image, region = _crop_to_region(fixed_image, region, REGION_PAD_MM)
@@ -670,11 +677,7 @@ def register_deformable(fixed: Volume, moving: Volume, linear: RegistrationResul
     import SimpleITK as sitk
 
     start = time.perf_counter()
-    fixed_image = _working_image(fixed, working_spacing_mm)
-    moving_image = _working_image(moving, working_spacing_mm)
-    region = _mask_on(fixed_image, fixed_mask, fixed.grid)
-    if region is None:
-        region = _default_region(fixed_image)
+    fixed_image, moving_image, region = _working_pair(fixed, moving, fixed_mask, working_spacing_mm)
     linear_transform = linear.linear_transform or linear.transform
     score = SampleMetric(fixed_image, moving_image, region, metric, samples_per_level, seed)
     initial_metric = score(linear_transform)
