@@ -80,7 +80,7 @@ def test_organ_tia_and_residence_time_within_5_percent(phantom):
     _, truth, report = phantom
     spect = truth["spect"]
     net = spect["administered_activity_mbq"] - spect["residual_activity_mbq"]
-    for name in ORGANS:
+    for name in ORGANS + ("Bone marrow",):
         voi = _voi(report, name)
         print(f"{name}: TIA {voi['tia_mbqh']:.0f} vs {spect['tia_mbqh'][name]:.0f} MBq h "
               f"({100 * (voi['tia_mbqh'] / spect['tia_mbqh'][name] - 1):+.1f} %)")
@@ -88,24 +88,19 @@ def test_organ_tia_and_residence_time_within_5_percent(phantom):
         assert voi["residence_time_h"] == pytest.approx(voi["tia_mbqh"] / net, rel=1e-12)
         assert voi["residence_time_h"] == pytest.approx(spect["residence_time_net_h"][name], rel=0.05)
         assert voi["tia_uncertainty_mbqh"] is not None
-    marrow = _voi(report, "Bone marrow")
-    print(f"Bone marrow: TIA {100 * (marrow['tia_mbqh'] / spect['tia_mbqh']['Bone marrow'] - 1):+.1f} %")
-    assert marrow["tia_mbqh"] == pytest.approx(spect["tia_mbqh"]["Bone marrow"], rel=0.10)
 
 
 def test_organ_doses_within_5_percent(phantom):
     _, truth, report = phantom
     spect, regions = truth["spect"], truth["regions"]
-    for name in ORGANS[:-1]:
+    for name in ORGANS[:-1] + ("Bone marrow",):
         voi = _voi(report, name)
-        assert voi["mass_g"] == pytest.approx(regions[name]["mass_g"], rel=0.03)  # CT density vs 1.04 g/mL
+        # CT density (marrow: ICRP 89 red marrow 1.03 g/mL) against the phantom's 1.04 g/mL
+        assert voi["mass_g"] == pytest.approx(regions[name]["mass_g"], rel=0.03)
         print(f"{name}: dose {voi['mean_dose_gy_voi_ldm']:.3f} vs {spect['mean_dose_gy_ldm'][name]:.3f} Gy")
         assert voi["mean_dose_gy_voi_ldm"] == pytest.approx(spect["mean_dose_gy_ldm"][name], rel=0.05)
-        assert voi["organ_s_value_dose_gy"] > 0
-    marrow = _voi(report, "Bone marrow")
-    energy = marrow["mean_dose_gy_voi_ldm"] * marrow["mass_g"]
-    assert energy == pytest.approx(spect["mean_dose_gy_ldm"]["Bone marrow"] * regions["Bone marrow"]["mass_g"],
-                                   rel=0.10)
+        if name != "Bone marrow":  # OpenDose S-values here: liver, spleen, kidneys
+            assert voi["organ_s_value_dose_gy"] > 0
     for name in ("Left kidney", "Right kidney"):
         voi = _voi(report, name)
         assert voi["bed_gy"] > voi["mean_dose_gy"] > 0

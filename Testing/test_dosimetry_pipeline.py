@@ -13,10 +13,11 @@ import pytest
 
 import spect_builders as sb
 from iahepaticprrt.cli import main
-from iahepaticprrt.ct_density import DEFAULT_CALIBRATION
+from iahepaticprrt.ct_density import DEFAULT_CALIBRATION, RED_MARROW_DENSITY_G_PER_ML
 from iahepaticprrt.grid import Grid
 from iahepaticprrt.lu177 import LDM_GY_G_PER_MBQH
 from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
+from iahepaticprrt.voi_roles import role_of
 from iahepaticprrt.volume import Volume
 from iahepaticprrt.volume_files import read_volume, write_volume
 
@@ -67,9 +68,12 @@ def test_end_to_end_from_dicom_counts(patient, dicom_case, tmp_path, capsys):
         for point, t in zip(voi["tac"], patient.times_h):
             assert point["time_h"] == pytest.approx(t, abs=1e-6)
             assert point["activity_mbq"] == pytest.approx(region.activity_mbq(t), rel=1e-3)
-        # Mass from the CT: HU -> density by the documented bilinear calibration.
+        # Mass from the CT: HU -> density by the documented bilinear calibration; a bone-marrow VOI
+        # takes the red marrow density instead (its CT number is the trabecular bone's).
         n = int(patient.masks[region.name].sum())
-        mass = n * patient.grid.voxel_volume_ml * float(DEFAULT_CALIBRATION(np.array([region.hu]))[0])
+        density = (RED_MARROW_DENSITY_G_PER_ML if role_of(region.name).organ == "bone_marrow"
+                   else float(DEFAULT_CALIBRATION(np.array([region.hu]))[0]))
+        mass = n * patient.grid.voxel_volume_ml * density
         assert voi["mass_g"] == pytest.approx(mass, rel=1e-4)
         assert voi["residence_time_h"] == pytest.approx(voi["tia_mbqh"] / net, rel=1e-12)
         assert voi["mean_dose_gy_voi_ldm"] == pytest.approx(LDM_GY_G_PER_MBQH * voi["tia_mbqh"] / mass, rel=1e-4)

@@ -46,9 +46,12 @@ def test_region_table_is_consistent(tissues):
     assert liver == pytest.approx(4 / 3 * math.pi * 82 * 64 * 72 / 1000)
     for name, r in regions.items():
         assert r["mass_g"] == pytest.approx(r["volume_ml"] * r["density_g_per_ml"])
-        if name != "Body":
+        if name not in ("Body", "Vertebral bone"):
             assert r["density_g_per_ml"] == pytest.approx(1.04)
     assert 1.0 < regions["Body"]["density_g_per_ml"] < 1.04  # fat and lungs outweigh bone
+    # Cortex and arches (cortical bone) with the discs (soft tissue): between the two densities.
+    assert 1.04 < regions["Vertebral bone"]["density_g_per_ml"] < pa.CORTICAL_BONE_DENSITY_G_PER_ML
+    assert regions["Vertebral bone"]["role"] == "other" and not regions["Vertebral bone"]["uniform"]
     assert regions["Extrahepatic lesion 1"]["role"] == "extrahepatic_lesion"
     assert regions["Healthy liver"]["role"] == "organ" and regions["Body"]["role"] == "other"
     assert 100 < regions["Left kidney"]["volume_ml"] < 200 and 100 < regions["Bone marrow"]["volume_ml"] < 200

@@ -30,6 +30,9 @@ from .errors import InputError
 
 #: Water-equivalent density used when no CT is given (g/mL).
 WATER_EQUIVALENT_DENSITY_G_PER_ML = 1.0
+#: Red bone marrow density (ICRP Publication 89, 2002: 1.03 g/cm3). A marrow VOI in the vertebral
+#: bodies holds trabecular bone too, whose CT number would overstate the marrow's mass.
+RED_MARROW_DENSITY_G_PER_ML = 1.03
 #: Dry air, ICRU Report 44 (g/mL): the lower clip.
 AIR_DENSITY_G_PER_ML = 0.0012
 MAX_DENSITY_G_PER_ML = 3.0

@@ -211,20 +211,29 @@ def density_on_grid(ct: Volume | None, grid: Grid, calibration) -> tuple[np.ndar
 
 
 def voi_masses(segmentation: Segmentation, ct: Volume | None, calibration) -> tuple[dict, str]:
-    """name -> (volume_ml, mass_g) on the segmentation's own grid."""
+    """name -> (volume_ml, mass_g) on the segmentation's own grid.
+
+    Bone-marrow VOIs take the red marrow density (ICRP 89) whatever the CT says: their CT number
+    is mostly the trabecular bone's, not the marrow's."""
     from .resample import resample_volume
 
     voxel_ml = segmentation.grid.voxel_volume_ml
+    marrow = {s.name for s in segmentation.segments if role_of(s.name).organ == "bone_marrow"}
+    marrow_note = (f"; bone marrow {ct_density.RED_MARROW_DENSITY_G_PER_ML} g/mL (red marrow, ICRP 89)"
+                   if marrow else "")
     if ct is None:
-        return ({s.name: (s.voxel_count * voxel_ml, s.voxel_count * voxel_ml * ct_density.WATER_EQUIVALENT_DENSITY_G_PER_ML)
-                 for s in segmentation.segments}, "no CT: water-equivalent 1.0 g/mL")
+        return ({s.name: (s.voxel_count * voxel_ml, s.voxel_count * voxel_ml * (
+            ct_density.RED_MARROW_DENSITY_G_PER_ML if s.name in marrow else ct_density.WATER_EQUIVALENT_DENSITY_G_PER_ML))
+                 for s in segmentation.segments}, "no CT: water-equivalent 1.0 g/mL" + marrow_note)
     hu = ct.array if ct.grid.is_same(segmentation.grid) else resample_volume(
         ct, segmentation.grid, interpolation="linear", default_value=0.0).array
     density = ct_density.density_from_hu(hu, calibration)
     masses = {}
     for s in segmentation.segments:
-        masses[s.name] = (s.voxel_count * voxel_ml, float(np.sum(density[s.mask], dtype=np.float64)) * voxel_ml)
-    return masses, f"reference CT on the segmentation grid, {calibration.description}"
+        volume_ml = s.voxel_count * voxel_ml
+        masses[s.name] = (volume_ml, volume_ml * ct_density.RED_MARROW_DENSITY_G_PER_ML if s.name in marrow
+                          else float(np.sum(density[s.mask], dtype=np.float64)) * voxel_ml)
+    return masses, f"reference CT on the segmentation grid, {calibration.description}" + marrow_note
 
 
 def register_to_reference(points: list[SpectTimePoint], cts: list | None, reference_index: int,

@@ -67,7 +67,8 @@ DISC_HALF_HEIGHT_MM = 3.5
 MARROW_VOI_VERTEBRAE = range(1, 8)
 
 SEGMENT_NAMES = ["Lesion 1", "Lesion 2", "Lesion 3", "Lesion 4", "Lesion 5", "Extrahepatic lesion 1",
-                 "Liver", "Healthy liver", "Left kidney", "Right kidney", "Spleen", "Bone marrow", "Body"]
+                 "Liver", "Healthy liver", "Left kidney", "Right kidney", "Spleen", "Bone marrow", "Vertebral bone",
+                 "Body"]
 
 #: Display colours of the segments (RGB 0..1).
 SEGMENT_COLOURS = {
@@ -75,7 +76,7 @@ SEGMENT_COLOURS = {
     "Lesion 4": (0.6, 0.2, 0.8), "Lesion 5": (0.9, 0.3, 0.6), "Extrahepatic lesion 1": (0.2, 0.8, 0.8),
     "Liver": (0.85, 0.55, 0.4), "Healthy liver": (0.6, 0.35, 0.25), "Left kidney": (0.3, 0.5, 0.9),
     "Right kidney": (0.2, 0.35, 0.8), "Spleen": (0.55, 0.3, 0.6), "Bone marrow": (0.95, 0.95, 0.8),
-    "Body": (0.75, 0.75, 0.7),
+    "Vertebral bone": (0.9, 0.9, 0.9), "Body": (0.75, 0.75, 0.7),
 }
 
 
@@ -150,6 +151,9 @@ def segment_tissues(tissues: list[Tissue]) -> dict[str, list[str]]:
         if t.segment:
             members[t.segment].append(t.name)
     members["Liver"] = ["healthy liver"] + [name for name, _, _ in LESIONS]
+    # Cortex, arches and discs: the low-uptake neighbours of the marrow VOI (segmenting them lets a
+    # partial-volume correction tell their activity from the marrow's).
+    members["Vertebral bone"] = [t.name for t in tissues if t.kind in ("bone", "disc")]
     members["Body"] = [t.name for t in tissues]
     return members
 
