@@ -32,7 +32,7 @@ import_package()
 
 from iahepaticprrt import known_answers  # noqa: E402
 from iahepaticprrt.dose_limits import read_previous_cycles  # noqa: E402
-from iahepaticprrt.dosimetry import METHODS, DosimetryOptions  # noqa: E402
+from iahepaticprrt.dosimetry_options import METHODS, DosimetryOptions  # noqa: E402
 from iahepaticprrt.kinetics import MODEL_CHOICES  # noqa: E402
 from iahepaticprrt.mrml.module_logic import Cancelled, ModuleLogic  # noqa: E402
 from iahepaticprrt.suv_normalisers import SUV_TYPES  # noqa: E402

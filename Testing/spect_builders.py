@@ -17,7 +17,8 @@ from pydicom.sequence import Sequence
 
 from iahepaticprrt.dicom_writer import write_image_series, write_nm_tomo
 from iahepaticprrt.grid import Grid
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
+from iahepaticprrt.segmentation import Segmentation
+from iahepaticprrt.segmentation_files import write_seg_nrrd
 
 ADMINISTRATION = dt.datetime(2025, 3, 4, 9, 30, 0)
 CALIBRATION_CPS_PER_MBQ = 12.5

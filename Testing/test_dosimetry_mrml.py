@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import spect_builders as sb
-from iahepaticprrt.dosimetry import DosimetryOptions
+from iahepaticprrt.dosimetry_options import DosimetryOptions
 from iahepaticprrt.mrml import adapter
 
 

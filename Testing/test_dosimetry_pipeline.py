@@ -16,7 +16,8 @@ from iahepaticprrt.cli import main
 from iahepaticprrt.ct_density import DEFAULT_CALIBRATION, RED_MARROW_DENSITY_G_PER_ML
 from iahepaticprrt.grid import Grid
 from iahepaticprrt.lu177 import LDM_GY_G_PER_MBQH
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
+from iahepaticprrt.segmentation import Segmentation
+from iahepaticprrt.segmentation_files import write_seg_nrrd
 from iahepaticprrt.voi_roles import role_of
 from iahepaticprrt.volume import Volume
 from iahepaticprrt.volume_files import read_volume, write_volume

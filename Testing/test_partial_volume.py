@@ -12,7 +12,8 @@ import spect_builders as sb
 from iahepaticprrt.cli import main
 from iahepaticprrt.grid import Grid
 from iahepaticprrt.partial_volume import OUTSIDE, disjoint_regions, transfer_matrix
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
+from iahepaticprrt.segmentation import Segmentation
+from iahepaticprrt.segmentation_files import write_seg_nrrd
 from iahepaticprrt.volume import Volume
 from iahepaticprrt.volume_files import write_volume
 

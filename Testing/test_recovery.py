@@ -12,7 +12,7 @@ import spect_builders as sb
 from iahepaticprrt.cli import main
 from iahepaticprrt.errors import InputError
 from iahepaticprrt.recovery import read_recovery_table
-from iahepaticprrt.segmentation import write_seg_nrrd
+from iahepaticprrt.segmentation_files import write_seg_nrrd
 from iahepaticprrt.volume import Volume
 from iahepaticprrt.volume_files import write_volume
 

@@ -15,6 +15,7 @@ import SimpleITK as sitk
 
 import synthetic_ct as body
 from iahepaticprrt import transforms as T
+from iahepaticprrt.transform_files import read_transform, write_transform
 from iahepaticprrt.errors import ComputationError
 from iahepaticprrt.propagation import compare_with_target, dice, propagate_mask, propagate_segmentation
 from iahepaticprrt.registration import refine_affine, register_deformable, register_multimodal, register_rigid
@@ -110,10 +111,10 @@ def test_transform_files_round_trip(tmp_path, ia_iv_result):
     composite = sitk.CompositeTransform([rigid, bspline])
     points = np.array(LESION_CENTRES)
     for transform, name in ((rigid, "rigid.tfm"), (composite, "deformable.h5"), (composite, "deformable.tfm")):
-        path = T.write_transform(transform, tmp_path / name)
-        back = T.read_transform(path)
+        path = write_transform(transform, tmp_path / name)
+        back = read_transform(path)
         assert np.allclose(T.transform_points(back, points), T.transform_points(transform, points), atol=1e-6)
-    assert T.read_transform(tmp_path / "rigid.tfm").GetName() == "Euler3DTransform"
+    assert read_transform(tmp_path / "rigid.tfm").GetName() == "Euler3DTransform"
 
 
 # ---- CT to CT -------------------------------------------------------------------------------------

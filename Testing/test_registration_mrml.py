@@ -9,6 +9,7 @@ import SimpleITK as sitk
 
 import synthetic_ct as body
 from iahepaticprrt import transforms as T
+from iahepaticprrt.transform_files import write_transform
 from iahepaticprrt.errors import InputError
 from iahepaticprrt.mrml import adapter
 from iahepaticprrt.mrml.registration_nodes import (load_transform_node, sitk_transform_from_node,
@@ -33,7 +34,7 @@ def test_linear_node_maps_points_both_ways(scene, tmp_path):
         assert np.allclose(node.GetTransformFromParent().TransformPoint(*ras(p)), ras(q), atol=1e-6)
         assert np.allclose(node.GetTransformToParent().TransformPoint(*ras(q)), ras(p), atol=1e-6)
     # Slicer's own reader of the ITK file gives the same node transform.
-    T.write_transform(itk, tmp_path / "t.tfm")
+    write_transform(itk, tmp_path / "t.tfm")
     read = load_transform_node(scene, tmp_path / "t.tfm")
     import vtk
 

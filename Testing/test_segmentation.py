@@ -9,13 +9,8 @@ import pytest
 from iahepaticprrt.errors import InputError
 from iahepaticprrt.grid import Grid
 from iahepaticprrt.mrml import adapter
-from iahepaticprrt.segmentation import (
-    Segmentation,
-    read_segmentation,
-    resample_mask,
-    write_labelmap,
-    write_seg_nrrd,
-)
+from iahepaticprrt.segmentation import Segmentation, resample_mask
+from iahepaticprrt.segmentation_files import read_segmentation, write_labelmap, write_seg_nrrd
 
 from iahepaticprrt.known_answers import oblique_grid
 

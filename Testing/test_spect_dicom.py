@@ -12,7 +12,8 @@ import SimpleITK as sitk
 
 import spect_builders as sb
 from iahepaticprrt.dicom_writer import write_image_series, write_nm_tomo
-from iahepaticprrt.dosimetry import DosimetryOptions, resolve_times
+from iahepaticprrt.dosimetry_options import DosimetryOptions
+from iahepaticprrt.dosimetry_timing import resolve_times
 from iahepaticprrt.errors import InputError
 from iahepaticprrt.grid import Grid
 from iahepaticprrt.spect_dicom import acquisition_duration, read_time_point

@@ -128,7 +128,7 @@ def test_csv_and_provenance(result, written):
 
 
 def test_labelmap_with_labels_csv_and_mapping(written, tmp_path, capsys):
-    from iahepaticprrt.segmentation import read_segmentation, write_labelmap
+    from iahepaticprrt.segmentation_files import read_segmentation, write_labelmap
 
     for route in ("ia", "iv"):
         seg = read_segmentation(written[f"seg_{route}"])
@@ -159,7 +159,8 @@ def test_lesion_in_one_segmentation_only(tmp_path, capsys):
 
 def test_empty_segment_and_segment_outside_the_pet(tmp_path, capsys, written):
     from iahepaticprrt.grid import Grid
-    from iahepaticprrt.segmentation import Segmentation, read_segmentation, write_seg_nrrd
+    from iahepaticprrt.segmentation import Segmentation
+    from iahepaticprrt.segmentation_files import read_segmentation, write_seg_nrrd
 
     seg = read_segmentation(written["seg_iv"])
     seg.segments[[s.name for s in seg.segments].index("Spleen")].mask[:] = False

@@ -80,7 +80,7 @@ def test_module_logic_and_cli_give_identical_numbers(module_logic, scene, tmp_pa
 
 
 def test_empty_segment_in_a_node_gets_its_warning(module_logic, scene, tmp_path):
-    from iahepaticprrt.segmentation import read_segmentation, write_seg_nrrd
+    from iahepaticprrt.segmentation_files import read_segmentation, write_seg_nrrd
 
     paths = case.write_case(tmp_path / "case")
     seg = read_segmentation(paths["seg_iv"])

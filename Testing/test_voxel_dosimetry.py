@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from iahepaticprrt.dose_kernels import load_kernel
-from iahepaticprrt.dosimetry import DosimetryOptions, compute_dosimetry
+from iahepaticprrt.dosimetry_options import DosimetryOptions
+from iahepaticprrt.dosimetry_run import compute_dosimetry
 from iahepaticprrt.grid import Grid
 from iahepaticprrt.lu177 import DECAY_CONSTANT_PER_H, LDM_GY_G_PER_MBQH
 from iahepaticprrt.segmentation import Segmentation

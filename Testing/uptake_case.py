@@ -18,7 +18,8 @@ from pet_builder import base_header, radiopharmaceutical
 
 from iahepaticprrt.dicom_writer import write_image_series
 from iahepaticprrt.grid import Grid
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
+from iahepaticprrt.segmentation import Segmentation
+from iahepaticprrt.segmentation_files import write_seg_nrrd
 
 PET_GRIDS = {
     "ia": Grid((30, 40, 40), (4.0, 4.0, 4.0), (-78.0, -78.0, -58.0)),

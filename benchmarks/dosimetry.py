@@ -20,7 +20,8 @@ import tracemalloc
 import numpy as np
 
 from iahepaticprrt.dose_kernels import convolve, convolve_direct, load_kernel
-from iahepaticprrt.dosimetry import DosimetryOptions, compute_dosimetry
+from iahepaticprrt.dosimetry_options import DosimetryOptions
+from iahepaticprrt.dosimetry_run import compute_dosimetry
 from iahepaticprrt.grid import Grid
 from iahepaticprrt.segmentation import Segmentation
 from iahepaticprrt.spect_dicom import SpectTimePoint

@@ -10,10 +10,9 @@ from pathlib import Path
 def run_demo(output: str | os.PathLike, seed: int = 1, small: bool = False, vendor: str = "siemens",
              log=sys.stderr) -> Path:
     """Generate the patient into OUTPUT/patient, run it into OUTPUT/results; return the report path."""
-    from .commands.run import summary_of
     from .output_files import to_json_text
     from .phantom import generate_phantom
-    from .pipeline import run_patient
+    from .pipeline import run_patient, summary_of
 
     output = Path(output)
     patient = output / "patient"

@@ -73,7 +73,7 @@ def panel_scenario(module_logic, folder: str | os.PathLike) -> dict:
     import datetime as dt
     import json
 
-    from .dosimetry import DosimetryOptions
+    from .dosimetry_options import DosimetryOptions
     from .phantom import generate_phantom
     from .uptake import UptakeParameters
 

@@ -36,7 +36,8 @@ from .phantom_kinetics import (ELIGIBILITY_THRESHOLD, LDM_GY_G_PER_MBQ_H, LU177_
 from .phantom_scans import (PET_FWHM_MM, PET_NOISE_CV_LIVER, SIZES, SPECT_FWHM_MM, add_counts_noise, add_ct_noise,
                             add_pet_noise, ct_image, emission_image, rng_for)
 from .phantom_shapes import IDENTITY, RigidPose, label_map
-from .segmentation import Segmentation, write_seg_nrrd
+from .segmentation import Segmentation
+from .segmentation_files import write_seg_nrrd
 from .version import __version__
 
 # ---- the patient's schedule ---------------------------------------------------------------------

@@ -36,6 +36,21 @@ def output_folder_name(manifest_path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "patient"
 
 
+def summary_of(results: dict) -> dict:
+    """The few figures a user reads first: mean ratio, eligibility, cumulative doses, limits exceeded, outputs."""
+    uptake = results.get("uptake") or {}
+    dosimetry = results.get("dosimetry") or {}
+    limits = (dosimetry.get("limits") or {}).get("limits") or {}
+    return {
+        "patient_id": results["patient_id"],
+        "mean_enhancement_ratio": uptake.get("mean_enhancement_ratio"),
+        "eligible": uptake.get("eligible"),
+        "cumulative_doses_gy": {key: item.get("cumulative") for key, item in limits.items()},
+        "limits_exceeded": sorted(key for key, item in limits.items() if item.get("exceeded")),
+        "outputs": results["outputs"],
+    }
+
+
 def _uptake(manifest: Manifest):
     from .suv import SuvOverrides
     from .uptake import UptakeParameters, run_uptake
@@ -56,7 +71,8 @@ def _uptake(manifest: Manifest):
 
 
 def _dosimetry(manifest: Manifest):
-    from .dosimetry import DosimetryOptions, run_dosimetry
+    from .dosimetry_options import DosimetryOptions
+    from .dosimetry_run import run_dosimetry
 
     spec = manifest.data["dosimetry"]
     points = spec["time_points"]

@@ -1,4 +1,6 @@
-"""Spatial transforms: rigid parameters about a stated centre, transform files, point mapping.
+"""Spatial transforms: rigid parameters about a stated centre, point mapping, inverses.
+
+Transform files are read and written by :mod:`iahepaticprrt.io.transform_files`.
 
 Conventions
 -----------
@@ -25,21 +27,15 @@ Conventions
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
-from .output_files import atomic_path
 
 #: Default order in which the three Euler angles are applied: y first, then x, then z
 #: (R = Rz Rx Ry, SimpleITK's Euler3DTransform and the synthetic patient's truth).
 DEFAULT_ORDER = "yxz"
-
-#: Transform file suffixes SimpleITK (and Slicer) read and write.
-TRANSFORM_SUFFIXES = (".tfm", ".txt", ".h5", ".hdf5", ".mat")
 
 
 # ---- rotations --------------------------------------------------------------------------------
@@ -247,36 +243,6 @@ def _coefficient_array(image) -> np.ndarray:
     import SimpleITK as sitk
 
     return sitk.GetArrayViewFromImage(image)
-
-
-# ---- transform files --------------------------------------------------------------------------
-def write_transform(transform, path: str | os.PathLike) -> Path:
-    """Write an ITK transform file (.tfm text or .h5), atomically. Deformable composites need .h5
-    or .tfm; both are read by SimpleITK, ITK tools and Slicer (Transforms module, Add Data)."""
-    import SimpleITK as sitk
-
-    path = Path(path)
-    if not path.name.lower().endswith(TRANSFORM_SUFFIXES):
-        raise InputError(f"a transform file name ends with one of {', '.join(TRANSFORM_SUFFIXES)}", path)
-    with atomic_path(path) as tmp:
-        sitk.WriteTransform(transform, str(tmp))
-    return path
-
-
-def read_transform(path: str | os.PathLike):
-    """Read an ITK transform file; a composite holding a single transform is returned unwrapped."""
-    import SimpleITK as sitk
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("transform file not found", path)
-    try:
-        transform = sitk.ReadTransform(str(path))
-    except RuntimeError as exc:
-        raise InputError(f"cannot read as an ITK transform ({str(exc).strip().splitlines()[-1]})", path) from exc
-    if transform.GetDimension() != 3:
-        raise InputError(f"expected a 3-D transform, got {transform.GetDimension()}-D", path)
-    return simplify(transform)
 
 
 def simplify(transform):

@@ -327,7 +327,7 @@ def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParame
     ``overrides`` (:class:`SuvOverrides`) and ``series_uids`` are keyed by route ("ia", "iv").
     Returns (the uptake.json content, the SUV results by route).
     """
-    from .segmentation import read_segmentation
+    from .segmentation_files import read_segmentation
     from .suv import suv_from_folder
     from .voi_roles import read_name_mapping
 

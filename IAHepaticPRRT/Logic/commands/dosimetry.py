@@ -68,7 +68,7 @@ def add_arguments(parser) -> None:
 def options_from_args(args):
     from ..ct_density import DEFAULT_CALIBRATION, read_calibration
     from ..dose_limits import read_previous_cycles
-    from ..dosimetry import DosimetryOptions
+    from ..dosimetry_options import DosimetryOptions
     from ..recovery import read_recovery_table
 
     return DosimetryOptions(
@@ -86,7 +86,8 @@ def options_from_args(args):
 
 
 def run(args) -> int:
-    from ..dosimetry import run_dosimetry, write_outputs
+    from ..dosimetry_run import run_dosimetry
+    from ..dosimetry import write_outputs
 
     options = options_from_args(args)
     result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)

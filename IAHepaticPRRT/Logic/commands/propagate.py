@@ -35,8 +35,9 @@ def run(args) -> int:
     from ..image_input import read_image
     from ..output_files import to_json_text, write_json
     from ..propagation import compare_with_target, propagate_segmentation
-    from ..segmentation import read_segmentation, write_seg_nrrd
-    from ..transforms import inverse, read_transform
+    from ..segmentation_files import read_segmentation, write_seg_nrrd
+    from ..transforms import inverse
+    from ..transform_files import read_transform
 
     start = time.perf_counter()
     if not args.output.lower().endswith(".seg.nrrd"):

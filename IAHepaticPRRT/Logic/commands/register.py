@@ -63,7 +63,7 @@ def add_arguments(parser) -> None:
 
 
 def _roi_mask(args, fixed):
-    from ..segmentation import read_segmentation
+    from ..segmentation_files import read_segmentation
     from ..voi_helpers import dilate_mm
 
     if not args.roi:
@@ -88,7 +88,7 @@ def run(args) -> int:
     from ..image_input import read_image
     from ..output_files import to_json_text, write_json
     from ..registration import refine_affine, register_deformable, register_multimodal, register_rigid
-    from ..transforms import TRANSFORM_SUFFIXES, write_transform
+    from ..transform_files import TRANSFORM_SUFFIXES, write_transform
 
     start = time.perf_counter()
     if not args.output.lower().endswith(TRANSFORM_SUFFIXES):

@@ -43,7 +43,7 @@ class DosimetryNodes:
 
 
 def _color(index: int) -> tuple[float, float, float]:
-    from ..segmentation import _default_color
+    from ..segmentation_files import _default_color
 
     return _default_color(index)
 

@@ -40,7 +40,7 @@ class ModuleLogic:
 
     def load_segmentation(self, path, labels_csv=None, name: str | None = None):
         """A ``.seg.nrrd`` or label map + labels CSV into a new segmentation node."""
-        from ..segmentation import read_segmentation
+        from ..segmentation_files import read_segmentation
 
         segmentation = read_segmentation(path, labels_csv)
         return adapter.segmentation_node_from_segmentation(self.scene, segmentation, name or segmentation_name(path))
@@ -95,7 +95,7 @@ class ModuleLogic:
         """177Lu dosimetry of one cycle (see :func:`iahepaticprrt.dosimetry.run_dosimetry`); ``segmentation``
         is a file or a segmentation node. Returns (result, nodes): the dose volume node, results table,
         TAC and DVH charts."""
-        from ..dosimetry import run_dosimetry
+        from ..dosimetry_run import run_dosimetry
         from .dosimetry_nodes import dosimetry_nodes
 
         progress = progress or _no_progress

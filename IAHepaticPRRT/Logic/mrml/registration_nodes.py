@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..transforms import is_linear, matrix_and_offset, simplify, write_transform
+from ..transforms import is_linear, matrix_and_offset, simplify
+from ..transform_files import write_transform
 from .adapter import _numpy_matrix, _vtk_matrix
 
 _FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
