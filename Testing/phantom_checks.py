@@ -29,7 +29,7 @@ def phantom(tmp_path_factory, vendor="siemens", noise=False, seed=1, size="small
     during generation (for example pydicom's value-too-long for a VR) fails the test."""
     import warnings
 
-    from iahepaticprrt.phantom import generate_phantom
+    from iahepaticprrt.phantom.generate import generate_phantom
 
     key = (vendor, noise, seed, size)
     if key not in _CACHE:

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from iahepaticprrt import kinetics
+from iahepaticprrt.dosimetry import kinetics
+from iahepaticprrt.dosimetry.lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H
 
 LN2 = math.log(2.0)
 TIMES = np.array([1.0, 4.0, 24.0, 48.0, 96.0, 168.0, 336.0])

@@ -13,8 +13,9 @@ import numpy as np
 import pydicom
 import pytest
 
-import phantom_checks as pc
 from iahepaticprrt.cli import main
+
+import phantom_checks as pc
 
 #: What PHYSICS.md section 2 reads from a PET slice (keyword or private tag).
 PET_ATTRIBUTES = ["PatientWeight", "PatientSize", "PatientSex", "Units", "DecayCorrection", "SeriesDate", "SeriesTime",

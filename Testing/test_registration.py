@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-import synthetic_ct as body
-from iahepaticprrt import transforms as T
-from iahepaticprrt.transform_files import read_transform, write_transform
 from iahepaticprrt.errors import ComputationError
-from iahepaticprrt.propagation import compare_with_target, dice, propagate_mask, propagate_segmentation
-from iahepaticprrt.registration import refine_affine, register_deformable, register_multimodal, register_rigid
-from iahepaticprrt.voi_helpers import dilate_mm
-from iahepaticprrt.volume import Volume
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.imaging.voi_helpers import dilate_mm
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.transform_files import read_transform, write_transform
+from iahepaticprrt.registration.propagation import compare_with_target, dice, propagate_mask, propagate_segmentation
+from iahepaticprrt.registration.register import refine_affine, register_deformable, register_multimodal, register_rigid
+
+import synthetic_ct as body
 
 LIVER_CENTRE = (-60.0, 0.0, 25.0)
 LESION_CENTRES = [c for c, _, _ in body.LESIONS.values()]

@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import synthetic_ct as body
-from iahepaticprrt import transforms as T
-from iahepaticprrt.transform_files import read_transform, write_transform
 from iahepaticprrt.cli import main
-from iahepaticprrt.dicom_writer import write_image_series
-from iahepaticprrt.output_files import write_csv
-from iahepaticprrt.segmentation_files import read_segmentation, write_labelmap, write_seg_nrrd
-from iahepaticprrt.volume_files import read_volume, write_volume
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.io.dicom_writer import write_image_series
+from iahepaticprrt.io.output_files import write_csv
+from iahepaticprrt.io.segmentation_files import read_segmentation, write_labelmap, write_seg_nrrd
+from iahepaticprrt.io.transform_files import read_transform, write_transform
+from iahepaticprrt.io.volume_files import read_volume, write_volume
+
+import synthetic_ct as body
 
 LIVER_CENTRE = (-60.0, 0.0, 25.0)
 FIXED_GRID = body.default_grid(spacing_mm=(4.0, 4.0, 4.0))

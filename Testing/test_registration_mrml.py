@@ -7,13 +7,17 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-import synthetic_ct as body
-from iahepaticprrt import transforms as T
-from iahepaticprrt.transform_files import write_transform
 from iahepaticprrt.errors import InputError
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.io.transform_files import write_transform
 from iahepaticprrt.mrml import adapter
-from iahepaticprrt.mrml.registration_nodes import (load_transform_node, sitk_transform_from_node,
-                                                   transform_node_from_sitk)
+from iahepaticprrt.mrml.registration_nodes import (
+    load_transform_node,
+    sitk_transform_from_node,
+    transform_node_from_sitk,
+)
+
+import synthetic_ct as body
 
 FLIP = np.array([-1.0, -1.0, 1.0])  # LPS <-> RAS
 LIVER_CENTRE = (-60.0, 0.0, 25.0)

@@ -9,14 +9,14 @@ import json
 import numpy as np
 import pytest
 
-from iahepaticprrt import transforms as T
-from iahepaticprrt.transform_files import write_transform
 from iahepaticprrt.cli import main
-from iahepaticprrt.image_input import read_image
-from iahepaticprrt.propagation import compare_with_target, propagate_segmentation
-from iahepaticprrt.registration import register_rigid
-from iahepaticprrt.segmentation_files import read_segmentation
-from iahepaticprrt.voi_roles import role_of
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.imaging.voi_roles import role_of
+from iahepaticprrt.io.image_input import read_image
+from iahepaticprrt.io.segmentation_files import read_segmentation
+from iahepaticprrt.io.transform_files import write_transform
+from iahepaticprrt.registration.propagation import compare_with_target, propagate_segmentation
+from iahepaticprrt.registration.register import register_rigid
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pydicom
 import pytest
-from pet_builder import SLICE_VALUES, base_header, radiopharmaceutical, write_pet
 
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.suv import SuvOverrides, frame_average_time_s, suv_from_folder
+from iahepaticprrt.uptake.suv import SuvOverrides, frame_average_time_s, suv_from_folder
+
+from pet_builder import SLICE_VALUES, base_header, radiopharmaceutical, write_pet
 
 LN2 = math.log(2.0)
 HALF_LIFE_GA68_HEADER_S = 4057.7
@@ -362,10 +363,10 @@ def test_result_json_has_the_required_keys(tmp_path):
 def test_suv_command_writes_float32_on_the_pet_grid_and_prints_json(tmp_path, capsys):
     import json
 
-    from pet_builder import GRID
-
     from iahepaticprrt.cli import main
-    from iahepaticprrt.volume_files import read_volume
+    from iahepaticprrt.io.volume_files import read_volume
+
+    from pet_builder import GRID
 
     write_pet(tmp_path / "pet", base_header(PatientSex="F"))
     assert main(["suv", str(tmp_path / "pet"), "-o", str(tmp_path / "suv.nrrd"), "--suv-type", "lbm-janma",

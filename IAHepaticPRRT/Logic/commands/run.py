@@ -13,8 +13,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..output_files import to_json_text
-    from ..pipeline import run_patient, summary_of
+    from ..io.output_files import to_json_text
+    from ..study.pipeline import run_patient, summary_of
 
     results = run_patient(args.manifest, args.output)
     print(to_json_text(summary_of(results)), end="")
