@@ -192,7 +192,7 @@ def interior_masks(truth: dict, scan: str, affine: np.ndarray, shape_kji, fwhm_m
             for name, region in truth["regions"].items() if region["uniform"]}
 
 
-# ---- an independent SUV computation from the headers (PHYSICS.md section 2) ----------------------
+# ---- an independent SUV computation from the headers (docs/physics.md section 2) ----------------------
 def _datetime(date: str, time: str) -> datetime:
     time = time.split(".")[0]
     return datetime.strptime(date + time, "%Y%m%d%H%M%S")

@@ -17,7 +17,7 @@ from iahepaticprrt.cli import main
 
 import phantom_checks as pc
 
-#: What PHYSICS.md section 2 reads from a PET slice (keyword or private tag).
+#: What docs/physics.md section 2 reads from a PET slice (keyword or private tag).
 PET_ATTRIBUTES = ["PatientWeight", "PatientSize", "PatientSex", "Units", "DecayCorrection", "SeriesDate", "SeriesTime",
                   "AcquisitionDate", "AcquisitionTime", "FrameReferenceTime", "ActualFrameDuration", "RescaleSlope",
                   "RescaleIntercept", "RadiopharmaceuticalInformationSequence", "CorrectedImage", "ImagePositionPatient"]

@@ -1,5 +1,5 @@
 """Reading SPECT time points: NM RECON TOMO counts or Bq/mL, PT-stored SPECT, volume files; one scaling,
-timing from the acquisition, duration from the rotation, refusals (see ../shared/notes/spect-dicom.md)."""
+timing from the acquisition, duration from the rotation, refusals (see docs/physics.md section 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One test per rule of PHYSICS.md section 2, each against a hand-computed SUV.
+"""One test per rule of docs/physics.md section 2, each against a hand-computed SUV.
 
 The series are written with dicom_writer.write_image_series (pet_builder.py): slices hold 1000,
 2000, 4000 and 8000 Bq/mL exactly; by default 80 kg, 180 cm, male, 150 MBq of 68Ga (header

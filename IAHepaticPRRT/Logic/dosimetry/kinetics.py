@@ -1,6 +1,6 @@
 """Time-activity curve (TAC) fits and time-integrated activity (TIA), with uncertainties.
 
-Models (t in h after administration, A in MBq; PHYSICS.md section 5):
+Models (t in h after administration, A in MBq; docs/physics.md section 5):
 
 - ``mono-exp``:       A0 e^(-l t)                                       TIA = A0 / l
 - ``bi-exp-uptake``:  A (e^(-l1 t) - e^(-l2 t)), l2 > l1                TIA = A (1/l1 - 1/l2)

@@ -1,4 +1,4 @@
-"""Cumulative doses against the organ limits of PRRT (PHYSICS.md section 7).
+"""Cumulative doses against the organ limits of PRRT (docs/physics.md section 7).
 
 Limits: kidneys 23 Gy absorbed dose and BED 40 Gy (28 Gy with risk factors), Bodei et al.,
 EJNMMI 2008;35:1847; bone marrow 2 Gy. Cycles add up: the cumulative value is the sum of the
@@ -118,6 +118,7 @@ def compare_with_limits(kidney_dose_gy: float | None, kidney_bed_gy: float | Non
                                "Bodei et al., EJNMMI 2008;35:1847" + (" (risk factors)" if kidney_risk_factors else "")),
         "bone_marrow_dose_gy": entry("bone_marrow_dose_gy", bone_marrow_dose_gy,
                                      [c.get("bone_marrow_dose_gy") for c in previous], BONE_MARROW_DOSE_LIMIT_GY,
-                                     "PHYSICS.md section 7"),
+                                     "conventional red-marrow limit of radionuclide therapy (Benua et al., AJR "
+                                     "1962;87:171; docs/physics.md section 7)"),
     }
     return {"previous_cycles": previous, "kidney_risk_factors": kidney_risk_factors, "limits": limits}, warnings

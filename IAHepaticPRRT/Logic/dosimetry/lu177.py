@@ -1,7 +1,7 @@
 """177Lu physical data used by the dosimetry (units in every name, source beside every value).
 
 Sources: ICRP Publication 107 (Nuclear decay data for dosimetric calculations, 2008), as collected
-in the project's PHYSICS.md section 1.
+in the project's docs/physics.md section 1.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ PHOTON_ENERGY_PER_DECAY_MEV = 0.0351
 #: Joules per MeV (CODATA 2018 exact elementary charge).
 JOULE_PER_MEV = 1.602176634e-13
 
-#: Full local absorption of 177Lu electrons: D [Gy] = 0.08532 x TIA [MBq h] / m [g] (PHYSICS.md section 1:
+#: Full local absorption of 177Lu electrons: D [Gy] = 0.08532 x TIA [MBq h] / m [g] (docs/physics.md section 1:
 #: 0.14792 MeV x 1.602e-13 J/MeV x 3.6e9 decays per MBq h / 1e-3 kg per g = 0.08532 Gy g/(MBq h)).
 LDM_GY_G_PER_MBQH = 0.08532
 

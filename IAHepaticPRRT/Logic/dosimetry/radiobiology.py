@@ -1,4 +1,4 @@
-"""Biologically effective dose (BED) for a time-varying dose rate (kidneys), PHYSICS.md section 7.
+"""Biologically effective dose (BED) for a time-varying dose rate (kidneys), docs/physics.md section 7.
 
 Mono-exponential dose rate with effective half-life T_eff (Dale's formula for an instantaneous
 uptake):

@@ -12,7 +12,7 @@ Voxel fits are vectorised over all voxels (numpy, no Python loop over voxels):
 
 Dose:
 
-- LDM: D = 0.08532 Gy g/(MBq h) x TIA / (rho x V) (PHYSICS.md 6; all electron energy absorbed in
+- LDM: D = 0.08532 Gy g/(MBq h) x TIA / (rho x V) (docs/physics.md section 6; all electron energy absorbed in
   the voxel, photons ignored).
 - VSV: D = TIA (*) S (Lanconelli et al. 2012 soft-tissue kernel, FFT convolution). Grid handling:
   when the map's voxels are isotropic and match a kernel voxel size (within 1 %), the map is
@@ -102,7 +102,7 @@ def voxel_tia_mbqh(times_h, activities_mbq: list[np.ndarray], model: str = "mono
 
 
 def ldm_dose_gy(tia_mbqh: np.ndarray, density_g_per_ml, voxel_ml: float) -> np.ndarray:
-    """Local deposition: D = 0.08532 x TIA / (rho V) (PHYSICS.md 1 and 6)."""
+    """Local deposition: D = 0.08532 x TIA / (rho V) (docs/physics.md sections 1 and 6)."""
     mass_g = np.asarray(density_g_per_ml, dtype=np.float32) * np.float32(voxel_ml)
     return (np.float32(LDM_GY_G_PER_MBQH) * np.asarray(tia_mbqh, dtype=np.float32) / mass_g).astype(np.float32)
 

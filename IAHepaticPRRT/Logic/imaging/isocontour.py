@@ -1,6 +1,6 @@
 """Isocontour VOIs: the voxels at or above a fraction of the maximum inside a search region.
 
-Used for lesion sub-VOIs (41 % and 50 % of SUVmax, PHYSICS.md section 2) and for VOI helpers
+Used for lesion sub-VOIs (41 % and 50 % of SUVmax, docs/physics.md section 2) and for VOI helpers
 (a percentage of SUVmax or of activity inside a sphere or a box).
 """
 

@@ -202,7 +202,7 @@ def isocontour_voi(volume: Volume, search_region: np.ndarray, percent: float, ba
 
 def isocontour_in_sphere(volume: Volume, centre_lps_mm, diameter_mm: float, percent: float = 41.0,
                          **kwargs) -> IsocontourVoi:
-    """Isocontour at ``percent`` % of the maximum inside a sphere (PHYSICS.md: 41 % or 50 % of SUVmax)."""
+    """Isocontour at ``percent`` % of the maximum inside a sphere (docs/physics.md section 2.12: 41 % or 50 % of SUVmax)."""
     return isocontour_voi(volume, sphere_mask(volume.grid, centre_lps_mm, diameter_mm), percent, **kwargs)
 
 

@@ -178,7 +178,7 @@ def write_nm_tomo(
     """Write ``array`` ([k, j, i] on ``grid``) as one reconstructed NM multi-frame file
     (SOP class NM Image Storage, ImageType ORIGINAL\\PRIMARY\\RECON TOMO\\EMISSION).
 
-    Geometry follows PS3.3 C.8.4 (see ../shared/notes/spect-dicom.md): frame n is slice n
+    Geometry follows PS3.3 C.8.4 (see docs/physics.md section 4): frame n is slice n
     (SliceVector 1..N, FrameIncrementPointer -> SliceVector), ImagePositionPatient and
     ImageOrientationPatient inside DetectorInformationSequence item 1, slice k at
     IPP + k x SpacingBetweenSlices x (row cosines x column cosines). With ``negative_slice_spacing``

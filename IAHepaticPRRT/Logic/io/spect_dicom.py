@@ -1,5 +1,5 @@
 """Reading one quantitative SPECT time point: NM multi-frame RECON TOMO, SPECT stored as a PT
-series, or a volume file already in Bq/mL. Follows ../shared/notes/spect-dicom.md.
+series, or a volume file already in Bq/mL. Follows docs/physics.md section 4.
 
 Geometry of an NM multi-frame file (PS3.3 C.8.4): frame n is slice SliceVector[n];
 ImagePositionPatient / ImageOrientationPatient in DetectorInformationSequence item 1; slice k at

@@ -13,7 +13,7 @@ Densities (mass = volume x density):
 
 - every segment (lesions, liver, kidneys, spleen, bone marrow VOI, extra-hepatic lesion) and the
   soft tissue: 1.04 g/mL, the soft-tissue density of the 177Lu voxel S-value database the
-  dosimetry uses (Lanconelli et al., Phys Med Biol 2012;57:517; ../shared/reference-data/README.md),
+  dosimetry uses (Lanconelli et al., Phys Med Biol 2012;57:517; the kernels' attribution in dosimetry/data/lu177-voxel-s-values/README.md),
   so local-deposition and kernel doses use the same mass;
 - adipose tissue 0.95, inflated lung 0.26, cortical bone 1.92, blood 1.06 g/mL (ICRU Report 46,
   1992, Table 4.x body tissues); they only enter the Body mass.

@@ -381,7 +381,7 @@ def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str) ->
         "residence_time_formula": "residence_time_h = tia_mbqh / administered_activity_mbq; residence_time_net_h "
                                   "divides by administered - residual",
         "dose_formula": f"mean_dose_gy_ldm = {LDM_GY_G_PER_MBQ_H} Gy g/(MBq h) x tia_mbqh / mass_g (local deposition, "
-                        "PHYSICS.md section 1); TIA from 0 to infinity of the analytic kinetics",
+                        "docs/physics.md section 1); TIA from 0 to infinity of the analytic kinetics",
         "time_points": time_points,
     }
     spect.update(_spect_truth(tissues, time_points))
@@ -423,7 +423,7 @@ def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str) ->
 
 #: Illustrative earlier intravenous LUTATHERA cycles of the synthetic patient (the trial's patients have
 #: four before the intra-arterial one): typical published kidney and marrow doses for 7.4 GBq cycles
-#: (about 0.5 Gy/GBq kidneys, Staanum et al. 2021; PHYSICS.md section 7). Not part of truth.json.
+#: (about 0.5 Gy/GBq kidneys, Staanum et al. 2021; docs/physics.md section 7). Not part of truth.json.
 EXAMPLE_PREVIOUS_CYCLES = [
     {"cycle": str(n), "kidney_dose_gy": 3.6, "kidney_bed_gy": 4.2, "bone_marrow_dose_gy": 0.25} for n in range(1, 5)]
 

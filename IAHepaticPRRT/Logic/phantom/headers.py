@@ -1,6 +1,6 @@
 """Vendor-style DICOM headers of the synthetic patient (CT, 68Ga PET, 177Lu NM SPECT).
 
-What each vendor variant exercises in an SUV engine (PHYSICS.md section 2):
+What each vendor variant exercises in an SUV engine (docs/physics.md section 2):
 
 - ``siemens``: Units BQML, DecayCorrection START, SeriesTime = start of the first bed (the
   reference time), per-bed AcquisitionTime, per-slice RescaleSlope, header half-life 4057.7 s.
@@ -46,7 +46,7 @@ VENDOR_INFO = {
 GE_SERIES_DELAY_S = 27 * 60 + 14
 #: Philips activity concentration scale factor (Bq/mL per CNTS unit) in (7053,1009).
 PHILIPS_BQML_PER_CNTS = 0.8731
-#: 68Ga positron yield (ICRP 107; PHYSICS.md section 1).
+#: 68Ga positron yield (ICRP 107; docs/physics.md section 1).
 GA68_POSITRON_FRACTION = 0.889
 #: 177Lu half-life in s (6.647 d, ICRP 107).
 LU177_HALF_LIFE_S = 159.53 * 3600.0

@@ -19,7 +19,7 @@ after administration, activities include physical decay, effective half-lives <=
   (left / right), spleen 68 h, healthy liver 75 h, bone marrow 40 h, liver metastases 95-120 h,
   extra-hepatic lesion 100 h; metastasis c0 proportional to its IA PET SUV (0.025 MBq/mL per SUV);
   the doses that follow (kidneys about 0.36 Gy/GBq, spleen 0.48, marrow 0.026, metastases 2.7-5.2
-  Gy/GBq) are in the published range for 177Lu-DOTATATE (PHYSICS.md section 7; IA metastases high);
+  Gy/GBq) are in the published range for 177Lu-DOTATATE (docs/physics.md section 7; IA metastases high);
 - background tissues: bi-exponential washout ``c(t) = c1 exp(-ln2 t / T1) + c2 exp(-ln2 t / T2)``
   (soft tissue 0.05 MBq/mL with T1 = 3 h and 0.008 MBq/mL with T2 = 45 h; fat x 0.4, lung x 0.3,
   bone and discs x 0.3, blood x 2.5).
@@ -37,9 +37,9 @@ import numpy as np
 
 from .shapes import Tissue
 
-#: 177Lu half-life, 6.647 d (ICRP Publication 107; PHYSICS.md section 1).
+#: 177Lu half-life, 6.647 d (ICRP Publication 107; docs/physics.md section 1).
 LU177_HALF_LIFE_H = 159.53
-#: Local deposition of 177Lu electrons: D [Gy] = 0.08532 x TIA [MBq h] / m [g] (PHYSICS.md section 1).
+#: Local deposition of 177Lu electrons: D [Gy] = 0.08532 x TIA [MBq h] / m [g] (docs/physics.md section 1).
 LDM_GY_G_PER_MBQ_H = 0.08532
 
 LN2 = math.log(2.0)

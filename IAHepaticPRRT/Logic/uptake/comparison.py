@@ -1,5 +1,5 @@
 """Intra-arterial (IA) versus intravenous (IV) 68Ga PET uptake: per-VOI SUV on each scan, lesion
-enhancement ratios, the patient's mean ratio and eligibility (PHYSICS.md section 3).
+enhancement ratios, the patient's mean ratio and eligibility (docs/physics.md section 3).
 
 Each scan's SUV comes from its own headers (:mod:`iahepaticprrt.uptake.suv`); each scan's segmentation (on any grid,
 usually its CT) is brought to that scan's PET with the project's partial-voxel policy

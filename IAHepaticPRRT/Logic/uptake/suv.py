@@ -1,4 +1,4 @@
-"""Vendor-neutral SUV from a DICOM PET series (../shared/PHYSICS.md section 2).
+"""Vendor-neutral SUV from a DICOM PET series (docs/physics.md section 2).
 
 SUV = C / (A_ref / N): C the activity concentration in Bq/mL, A_ref the net injected activity
 decayed to the image's reference time in Bq, N the normaliser (:mod:`iahepaticprrt.uptake.suv_normalisers`: g, or cm^2
@@ -67,7 +67,7 @@ from .suv_normalisers import (
     parse_suv_type,
 )
 
-#: RadionuclideTotalDose values below this are MBq in broken exports (PHYSICS.md section 2).
+#: RadionuclideTotalDose values below this are MBq in broken exports (docs/physics.md section 2).
 MBQ_DOSE_LIMIT = 1.0e5
 #: Activities are given by users in MBq.
 BQ_PER_MBQ = 1.0e6

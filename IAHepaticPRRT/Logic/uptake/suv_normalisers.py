@@ -2,7 +2,7 @@
 
 SUV = C / (A_ref / N): C in Bq/mL, A_ref in Bq, N the normaliser. Every normaliser here is returned
 in grams (1 mL of tissue taken as 1 g), except the body surface area, returned in cm^2 (SUVbsa is
-in cm^2/mL). Formulas and constants: ../shared/PHYSICS.md section 2, which takes them from the IBSI
+in cm^2/mL). Formulas and constants: docs/physics.md section 2.9, which takes them from the IBSI
 SUV manual (Vácha et al., oncoray.github.io/suv_computation) and the QIBA vendor-neutral
 pseudo-code:
 
@@ -104,7 +104,7 @@ def normaliser(suv_type: str, patient: Patient, source: str = "") -> tuple[float
     if not height > 0:
         raise InputError(f"patient height must be positive, got {height} cm", source, "PatientSize (0010,1020)")
     if suv_type == "bsa":
-        # Du Bois & Du Bois 1916 (PHYSICS.md section 2): m^2 -> cm^2.
+        # Du Bois & Du Bois 1916 (docs/physics.md section 2): m^2 -> cm^2.
         return 0.007184 * height ** 0.725 * weight ** 0.425 * 1.0e4, warnings
     sex = (patient.sex or "").strip().upper()
     if sex not in ("M", "F", "O"):
@@ -127,7 +127,7 @@ def _sex_specific(suv_type: str, weight: float, height: float, sex: str, source:
     warnings: list[str] = []
     if suv_type in ("lbm-james", "lbm-morgan"):
         # James 1976 with DICOM's LBMJAMES128 coefficients, or Morgan's 120 for "LBM" images
-        # (PHYSICS.md section 2; IBSI SUV manual).
+        # (docs/physics.md section 2; IBSI SUV manual).
         male_b = 128.0 if suv_type == "lbm-james" else 120.0
         a, b = (1.10, male_b) if sex == "M" else (1.07, 148.0)
         lbm_kg = a * weight - b * (weight / height) ** 2
@@ -142,12 +142,12 @@ def _sex_specific(suv_type: str, weight: float, height: float, sex: str, source:
                              f"and height {height:g} cm: use lbm-janma", source, "PatientWeight (0010,1030)")
         return lbm_kg * 1000.0, warnings
     if suv_type == "lbm-janma":
-        # Janmahasatian et al. 2005 (PHYSICS.md section 2).
+        # Janmahasatian et al. 2005 (docs/physics.md section 2).
         bmi = weight / (height / 100.0) ** 2
         lbm_kg = 9270.0 * weight / (6680.0 + 216.0 * bmi) if sex == "M" else 9270.0 * weight / (8780.0 + 244.0 * bmi)
         return lbm_kg * 1000.0, warnings
     if suv_type == "ibw":
-        # Devine 1974 (PHYSICS.md section 2).
+        # Devine 1974 (docs/physics.md section 2).
         ibw_kg = 48.0 + 1.06 * (height - 152.0) if sex == "M" else 45.5 + 0.91 * (height - 152.0)
         if ibw_kg <= 0:
             raise InputError(f"ideal body weight is not positive ({ibw_kg:.1f} kg) for height {height:g} cm",

@@ -1,12 +1,12 @@
 """SUV statistics of volumes of interest (VOIs) on a PET, vectorised.
 
-Partial-voxel policy (the project's, ../BRIEFING.md): when a segment is on another grid than the
+Partial-voxel policy (the project's, docs/physics.md section 10): when a segment is on another grid than the
 PET, each PET voxel's weight is the fraction of it the segment covers
 (``segmentation.resample_mask(..., "fraction")``, 27 sub-samples per voxel); SUVmean, SUVstd,
 volume and total uptake use these weights; SUVmax, SUVmin and the candidate centres of SUVpeak use
 the PET voxels covered at least half (fraction >= 0.5). On the same grid the weights are 0 or 1.
 
-Statistics (PHYSICS.md section 2):
+Statistics (docs/physics.md section 2):
 
 - ``suv_max`` / ``suv_min``: hottest / coldest voxel (fraction >= 0.5).
 - ``suv_peak``: the highest mean SUV of a 1 mL sphere (radius 6.2 mm; PERCIST, Wahl et al.,
@@ -41,7 +41,7 @@ PEAK_SPHERE_RADIUS_MM = 6.2
 #: Sub-samples per axis and voxel for the sphere kernel's partial-voxel weights (volume within 0.05 %
 #: of 1 mL for 2 to 4 mm voxels).
 KERNEL_SUBSAMPLES = 20
-#: Isocontour levels (fractions of SUVmax) computed for lesions (PHYSICS.md section 2).
+#: Isocontour levels (fractions of SUVmax) computed for lesions (docs/physics.md section 2).
 ISOCONTOUR_FRACTIONS = (0.41, 0.50)
 #: A VOI voxel counts for max/min/peak candidates when at least this fraction of it is covered.
 CORE_FRACTION = 0.5
