@@ -31,12 +31,12 @@ from iahprrt import import_package
 import_package()
 
 from iahepaticprrt import known_answers  # noqa: E402
-from iahepaticprrt.dose_limits import read_previous_cycles  # noqa: E402
-from iahepaticprrt.dosimetry import METHODS, DosimetryOptions  # noqa: E402
-from iahepaticprrt.kinetics import MODEL_CHOICES  # noqa: E402
+from iahepaticprrt.dosimetry.kinetics import MODEL_CHOICES  # noqa: E402
+from iahepaticprrt.dosimetry.limits import read_previous_cycles  # noqa: E402
+from iahepaticprrt.dosimetry.options import METHODS, DosimetryOptions  # noqa: E402
 from iahepaticprrt.mrml.module_logic import Cancelled, ModuleLogic  # noqa: E402
-from iahepaticprrt.suv_normalisers import SUV_TYPES  # noqa: E402
-from iahepaticprrt.uptake import METRICS, UptakeParameters  # noqa: E402
+from iahepaticprrt.uptake.comparison import METRICS, UptakeParameters  # noqa: E402
+from iahepaticprrt.uptake.suv_normalisers import SUV_TYPES  # noqa: E402
 from iahepaticprrt.version import __version__  # noqa: E402
 
 

@@ -11,8 +11,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from iahepaticprrt.dicom_writer import write_image_series
-from iahepaticprrt.grid import Grid
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.io.dicom_writer import write_image_series
 
 GRID = Grid((4, 5, 6), (4.0, 4.0, 3.0), (-10.0, -12.0, 30.0))
 SLICE_VALUES = np.array([1000.0, 2000.0, 4000.0, 8000.0])

@@ -29,7 +29,7 @@ def phantom(tmp_path_factory, vendor="siemens", noise=False, seed=1, size="small
     during generation (for example pydicom's value-too-long for a VR) fails the test."""
     import warnings
 
-    from iahepaticprrt.phantom import generate_phantom
+    from iahepaticprrt.phantom.generate import generate_phantom
 
     key = (vendor, noise, seed, size)
     if key not in _CACHE:
@@ -192,7 +192,7 @@ def interior_masks(truth: dict, scan: str, affine: np.ndarray, shape_kji, fwhm_m
             for name, region in truth["regions"].items() if region["uniform"]}
 
 
-# ---- an independent SUV computation from the headers (PHYSICS.md section 2) ----------------------
+# ---- an independent SUV computation from the headers (docs/physics.md section 2) ----------------------
 def _datetime(date: str, time: str) -> datetime:
     time = time.split(".")[0]
     return datetime.strptime(date + time, "%Y%m%d%H%M%S")

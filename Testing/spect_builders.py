@@ -15,9 +15,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from iahepaticprrt.dicom_writer import write_image_series, write_nm_tomo
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation
+from iahepaticprrt.io.dicom_writer import write_image_series, write_nm_tomo
+from iahepaticprrt.io.segmentation_files import write_seg_nrrd
 
 ADMINISTRATION = dt.datetime(2025, 3, 4, 9, 30, 0)
 CALIBRATION_CPS_PER_MBQ = 12.5

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.segmentation import Segmentation
-from iahepaticprrt.volume import Volume
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation
+from iahepaticprrt.imaging.volume import Volume
 
 LESIONS = {  # name: (centre LPS mm, diameter mm, HU)
     "Lesion 1": ((-75.0, -20.0, 30.0), 30.0, 120.0),

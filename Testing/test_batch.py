@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from iahepaticprrt.batch import COHORT_COLUMNS
 from iahepaticprrt.cli import main
+from iahepaticprrt.study.batch import COHORT_COLUMNS
 
 import phantom_checks
 

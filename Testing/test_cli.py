@@ -12,7 +12,7 @@ import pytest
 
 from iahepaticprrt import known_answers
 from iahepaticprrt.cli import COMMANDS, main
-from iahepaticprrt.volume_files import read_volume
+from iahepaticprrt.io.volume_files import read_volume
 
 LAUNCHERS = {
     # The console script pip installed beside this interpreter (a venv's bin is not always on PATH).

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from iahepaticprrt.cohort_statistics import describe, mean_with_confidence_interval, paired_wilcoxon
+from iahepaticprrt.study.cohort_statistics import describe, mean_with_confidence_interval, paired_wilcoxon
 
 
 def test_mean_ratio_confidence_interval_by_hand():

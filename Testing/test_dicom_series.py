@@ -7,10 +7,10 @@ import pydicom
 import pytest
 
 from iahepaticprrt import known_answers
-from iahepaticprrt.dicom_series import read_series, scan_folder
-from iahepaticprrt.dicom_writer import write_image_series
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.grid import Grid
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.io.dicom_series import read_series, scan_folder
+from iahepaticprrt.io.dicom_writer import write_image_series
 
 
 def test_oblique_series_into_volume_node_matches_truth_and_simpleitk(module_logic, tmp_path):

@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iahepaticprrt import lu177
-from iahepaticprrt.dose_kernels import (available_kernels, convolve, convolve_direct, load_kernel, mirror_octant,
-                                        nearest_kernel_size)
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.volume import Volume
-from iahepaticprrt.voxel_dosimetry import ldm_dose_gy, vsv_dose_gy
+from iahepaticprrt.dosimetry import lu177
+from iahepaticprrt.dosimetry.kernels import (
+    available_kernels,
+    convolve,
+    convolve_direct,
+    load_kernel,
+    mirror_octant,
+    nearest_kernel_size,
+)
+from iahepaticprrt.dosimetry.voxel import ldm_dose_gy, vsv_dose_gy
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.volume import Volume
 
 ALL_KERNELS = [(size, medium) for medium in ("soft", "bone") for size in available_kernels(medium)]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import spect_builders as sb
-from iahepaticprrt.dosimetry import DosimetryOptions
+from iahepaticprrt.dosimetry.options import DosimetryOptions
 from iahepaticprrt.mrml import adapter
+
+import spect_builders as sb
 
 
 def test_module_logic_run_dosimetry_makes_the_nodes(module_logic, tmp_path):

@@ -21,9 +21,9 @@ import math
 import numpy as np
 import pytest
 
-from iahepaticprrt import kinetics
 from iahepaticprrt.cli import main
-from iahepaticprrt.lu177 import LDM_GY_G_PER_MBQH
+from iahepaticprrt.dosimetry import kinetics
+from iahepaticprrt.dosimetry.lu177 import LDM_GY_G_PER_MBQH
 
 ORGANS = ("Liver", "Healthy liver", "Left kidney", "Right kidney", "Spleen", "Body")
 
@@ -116,7 +116,7 @@ def test_auto_model_on_the_corrected_curves(phantom):
 
 
 def test_bqml_variant_reads_the_same_activity(phantom):
-    from iahepaticprrt.spect_dicom import read_time_point
+    from iahepaticprrt.io.spect_dicom import read_time_point
 
     out, truth, _ = phantom
     tp = truth["spect"]["time_points"][1]

@@ -11,15 +11,17 @@ import numpy as np
 import pydicom
 import pytest
 
-import spect_builders as sb
 from iahepaticprrt.cli import main
-from iahepaticprrt.ct_density import DEFAULT_CALIBRATION, RED_MARROW_DENSITY_G_PER_ML
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.lu177 import LDM_GY_G_PER_MBQH
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
-from iahepaticprrt.voi_roles import role_of
-from iahepaticprrt.volume import Volume
-from iahepaticprrt.volume_files import read_volume, write_volume
+from iahepaticprrt.dosimetry.ct_density import DEFAULT_CALIBRATION, RED_MARROW_DENSITY_G_PER_ML
+from iahepaticprrt.dosimetry.lu177 import LDM_GY_G_PER_MBQH
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation
+from iahepaticprrt.imaging.voi_roles import role_of
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.segmentation_files import write_seg_nrrd
+from iahepaticprrt.io.volume_files import read_volume, write_volume
+
+import spect_builders as sb
 
 ADMINISTERED_MBQ = 7400.0
 RESIDUAL_MBQ = 150.0
@@ -202,7 +204,7 @@ def test_mismatched_geometry(patient, tmp_path, capsys):
     _assert_refused(code, err, tmp_path / "out", "does not overlap")
     # One CT for three time points.
     ct = tmp_path / "ct"
-    from iahepaticprrt.dicom_writer import write_image_series
+    from iahepaticprrt.io.dicom_writer import write_image_series
 
     write_image_series(patient.ct_hu(), patient.grid, ct, "CT", {}, uid_key="one ct", fixed_slope=1.0)
     code, out, err = _run(_volume_args(paths, tmp_path, tmp_path / "out", ["--times-h", "4", "24", "96", "--ct",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iahepaticprrt.dvh import cumulative_dvh, dose_at_volume_gy, dvh_metrics
+from iahepaticprrt.dosimetry.dvh import cumulative_dvh, dose_at_volume_gy, dvh_metrics
 
 
 def test_uniform_dose():

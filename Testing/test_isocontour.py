@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from iahepaticprrt.isocontour import isocontour_mask
+from iahepaticprrt.imaging.isocontour import isocontour_mask
 
 
 def test_threshold_and_connectivity():

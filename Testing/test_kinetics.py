@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from iahepaticprrt import kinetics
+from iahepaticprrt.dosimetry import kinetics
+from iahepaticprrt.dosimetry.lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H
 
 LN2 = math.log(2.0)
 TIMES = np.array([1.0, 4.0, 24.0, 48.0, 96.0, 168.0, 336.0])
@@ -170,7 +170,7 @@ def test_zero_activity_is_refused_by_the_fit():
 
 
 def test_snmmi_challenge_patient_4_left_kidney_fits():
-    # PHYSICS.md 9: left kidney activities of patient 4 of the SNMMI 177Lu dosimetry challenge.
+    # docs/physics.md section 9: left kidney activities of patient 4 of the SNMMI 177Lu dosimetry challenge.
     t = np.array([3.741, 27.725, 103.094, 123.984])
     a = np.array([98.56, 73.60, 25.40, 19.05])
     result = kinetics.fit_tac("mono-exp", t, a)

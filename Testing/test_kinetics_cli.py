@@ -8,7 +8,7 @@ import math
 import pytest
 
 from iahepaticprrt.cli import main
-from iahepaticprrt.lu177 import LDM_GY_G_PER_MBQH
+from iahepaticprrt.dosimetry.lu177 import LDM_GY_G_PER_MBQH
 
 LAMBDA = math.log(2.0) / 50.0
 

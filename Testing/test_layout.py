@@ -78,3 +78,34 @@ def test_ui_file_parses_and_names_the_widgets_the_module_uses():
     module = (ROOT / "IAHepaticPRRT" / "IAHepaticPRRT.py").read_text()
     used = set(re.findall(r"self\.ui\.(\w+)", module))
     assert used <= names, f"widgets used but absent from the .ui file: {sorted(used - names)}"
+
+
+def _text_files():
+    for path in ROOT.rglob("*"):
+        parts = set(path.relative_to(ROOT).parts)
+        if parts & {".git", ".venv", "Data", "__pycache__", "build", "dist"} or any(p.endswith(".egg-info") for p in parts):
+            continue
+        if path.is_file() and path.suffix in (".py", ".md", ".toml", ".txt", ".json", ".ui", ".cmake") \
+                or path.name == "CMakeLists.txt":
+            yield path
+
+
+def test_citations_point_inside_the_repository():
+    """Code, docs and the report cite docs/physics.md (or primary sources), never a file a user's
+    clone does not have; every cited section exists."""
+    physics = (ROOT / "docs" / "physics.md").read_text()
+    # Spelled in pieces so that this file does not cite them itself.
+    old_note, outside = "PHYSICS" + ".md", ("../" + "shared", "BRIEF" + "ING")
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", physics, re.M))
+    cited = []
+    for path in _text_files():
+        text = path.read_text(errors="replace")
+        name = path.relative_to(ROOT).as_posix()
+        if name != "docs/physics.md":
+            assert old_note not in text, f"{name} cites {old_note}, which is not in the repository"
+        assert not any(o in text for o in outside), f"{name} cites a file outside the repository"
+        for match in re.finditer(r"physics\.md sections? ((?:\d+(?:\.\d+)?(?:,? and |, )?)+)", text):
+            cited.extend((name, number) for number in re.findall(r"\d+(?:\.\d+)?", match.group(1)))
+    assert len(cited) > 30
+    missing = sorted({(name, number) for name, number in cited if number not in sections})
+    assert not missing, f"cited sections absent from docs/physics.md: {missing}"

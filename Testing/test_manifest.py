@@ -5,7 +5,7 @@ import json
 import pytest
 
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.manifest import read_manifest
+from iahepaticprrt.study.manifest import read_manifest
 
 
 def _write(tmp_path, data):

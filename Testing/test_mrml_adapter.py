@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iahepaticprrt.grid import Grid
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.volume_files import read_volume
 from iahepaticprrt.known_answers import oblique_grid
 from iahepaticprrt.mrml import adapter
-from iahepaticprrt.volume import Volume
-from iahepaticprrt.volume_files import read_volume
 
 
 def test_volume_node_round_trip_keeps_values_geometry_and_unit(scene):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from iahepaticprrt.dosimetry.organ_s_values import GY_PER_MBQH_PER_MGY_PER_MBQ_S, organ_dose_gy, phantom_for, s_value
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.organ_s_values import GY_PER_MBQH_PER_MGY_PER_MBQ_S, organ_dose_gy, phantom_for, s_value
 
 
 def test_self_s_values_of_the_reference_readme():

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-import spect_builders as sb
 from iahepaticprrt.cli import main
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.partial_volume import OUTSIDE, disjoint_regions, transfer_matrix
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
-from iahepaticprrt.volume import Volume
-from iahepaticprrt.volume_files import write_volume
+from iahepaticprrt.dosimetry.partial_volume import OUTSIDE, disjoint_regions, transfer_matrix
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.segmentation_files import write_seg_nrrd
+from iahepaticprrt.io.volume_files import write_volume
+
+import spect_builders as sb
 
 FWHM_MM = 12.0
 OVERSAMPLING = 3

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from iahepaticprrt import phantom_anatomy as pa
-from iahepaticprrt import phantom_kinetics as pk
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.phantom_shapes import RigidPose, paint, rotation_matrix_deg
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.phantom import anatomy as pa
+from iahepaticprrt.phantom import kinetics as pk
+from iahepaticprrt.phantom.shapes import RigidPose, paint, rotation_matrix_deg
 
 
 @pytest.fixture(scope="module")

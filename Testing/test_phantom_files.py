@@ -13,10 +13,11 @@ import numpy as np
 import pydicom
 import pytest
 
-import phantom_checks as pc
 from iahepaticprrt.cli import main
 
-#: What PHYSICS.md section 2 reads from a PET slice (keyword or private tag).
+import phantom_checks as pc
+
+#: What docs/physics.md section 2 reads from a PET slice (keyword or private tag).
 PET_ATTRIBUTES = ["PatientWeight", "PatientSize", "PatientSex", "Units", "DecayCorrection", "SeriesDate", "SeriesTime",
                   "AcquisitionDate", "AcquisitionTime", "FrameReferenceTime", "ActualFrameDuration", "RescaleSlope",
                   "RescaleIntercept", "RadiopharmaceuticalInformationSequence", "CorrectedImage", "ImagePositionPatient"]

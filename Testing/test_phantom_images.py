@@ -40,7 +40,7 @@ def _interiors_checked(values, masks, expected: dict, skipped: list, label: str)
 
 @pytest.mark.parametrize("route, scan", [("ia", "ia_day0"), ("iv", "iv_day3")])
 def test_pet_interiors_equal_truth(clean, truth, route, scan):
-    from iahepaticprrt.dicom_series import read_series
+    from iahepaticprrt.io.dicom_series import read_series
 
     folder = clean / truth["pet"][route]["pet_folder"]
     values, affine, datasets = pc.read_slices_pydicom(folder)
@@ -106,7 +106,7 @@ def test_every_series_geometry_agrees_between_pydicom_and_simpleitk(clean, truth
 
 def test_ct_numbers_and_segmentations_follow_the_moved_anatomy(clean, truth):
     """Each segmentation sits on its CT grid with the anatomy where the truth transforms put it."""
-    from iahepaticprrt.segmentation import read_seg_nrrd
+    from iahepaticprrt.io.segmentation_files import read_seg_nrrd
 
     cases = [("ia_day0", truth["pet"]["ia"]["ct_folder"], truth["pet"]["ia"]["segmentation"]),
              ("iv_day3", truth["pet"]["iv"]["ct_folder"], truth["pet"]["iv"]["segmentation"]),

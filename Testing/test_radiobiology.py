@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from iahepaticprrt import kinetics, radiobiology
-from iahepaticprrt.dose_limits import compare_with_limits, read_previous_cycles
+from iahepaticprrt.dosimetry import kinetics, radiobiology
+from iahepaticprrt.dosimetry.limits import compare_with_limits, read_previous_cycles
 from iahepaticprrt.errors import InputError
 
 MU = math.log(2.0) / 2.8

@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pytest
 
-import spect_builders as sb
 from iahepaticprrt.cli import main
+from iahepaticprrt.dosimetry.recovery import read_recovery_table
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.recovery import read_recovery_table
-from iahepaticprrt.segmentation import write_seg_nrrd
-from iahepaticprrt.volume import Volume
-from iahepaticprrt.volume_files import write_volume
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.segmentation_files import write_seg_nrrd
+from iahepaticprrt.io.volume_files import write_volume
+
+import spect_builders as sb
 
 
 def test_lookup_is_linear_in_log_volume(tmp_path):

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-import synthetic_ct as body
-from iahepaticprrt import transforms as T
 from iahepaticprrt.errors import ComputationError
-from iahepaticprrt.propagation import compare_with_target, dice, propagate_mask, propagate_segmentation
-from iahepaticprrt.registration import refine_affine, register_deformable, register_multimodal, register_rigid
-from iahepaticprrt.voi_helpers import dilate_mm
-from iahepaticprrt.volume import Volume
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.imaging.voi_helpers import dilate_mm
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.transform_files import read_transform, write_transform
+from iahepaticprrt.registration.propagation import compare_with_target, dice, propagate_mask, propagate_segmentation
+from iahepaticprrt.registration.register import refine_affine, register_deformable, register_multimodal, register_rigid
+
+import synthetic_ct as body
 
 LIVER_CENTRE = (-60.0, 0.0, 25.0)
 LESION_CENTRES = [c for c, _, _ in body.LESIONS.values()]
@@ -110,10 +112,10 @@ def test_transform_files_round_trip(tmp_path, ia_iv_result):
     composite = sitk.CompositeTransform([rigid, bspline])
     points = np.array(LESION_CENTRES)
     for transform, name in ((rigid, "rigid.tfm"), (composite, "deformable.h5"), (composite, "deformable.tfm")):
-        path = T.write_transform(transform, tmp_path / name)
-        back = T.read_transform(path)
+        path = write_transform(transform, tmp_path / name)
+        back = read_transform(path)
         assert np.allclose(T.transform_points(back, points), T.transform_points(transform, points), atol=1e-6)
-    assert T.read_transform(tmp_path / "rigid.tfm").GetName() == "Euler3DTransform"
+    assert read_transform(tmp_path / "rigid.tfm").GetName() == "Euler3DTransform"
 
 
 # ---- CT to CT -------------------------------------------------------------------------------------

@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import synthetic_ct as body
-from iahepaticprrt import transforms as T
 from iahepaticprrt.cli import main
-from iahepaticprrt.dicom_writer import write_image_series
-from iahepaticprrt.output_files import write_csv
-from iahepaticprrt.segmentation import read_segmentation, write_labelmap, write_seg_nrrd
-from iahepaticprrt.volume_files import read_volume, write_volume
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.io.dicom_writer import write_image_series
+from iahepaticprrt.io.output_files import write_csv
+from iahepaticprrt.io.segmentation_files import read_segmentation, write_labelmap, write_seg_nrrd
+from iahepaticprrt.io.transform_files import read_transform, write_transform
+from iahepaticprrt.io.volume_files import read_volume, write_volume
+
+import synthetic_ct as body
 
 LIVER_CENTRE = (-60.0, 0.0, 25.0)
 FIXED_GRID = body.default_grid(spacing_mm=(4.0, 4.0, 4.0))
@@ -70,7 +72,7 @@ def test_register_prints_the_rigid_parameters_and_tre(case, registered, capsys):
     tre = summary["target_registration_error"]
     assert tre["mean_tre_mm"] < 1.0 and tre["mean_distance_before_mm"] > 5.0 and len(tre["landmarks"]) == 4
     # The transform file maps fixed points to moving points.
-    transform = T.read_transform(out / "iv_to_ia.tfm")
+    transform = read_transform(out / "iv_to_ia.tfm")
     truth = T.rigid_transform(**TRUTH)
     assert T.rigid_error(transform, truth, list(LANDMARKS.values()))["max_point_error_mm"] < 1.0
     resampled = read_volume(out / "iv_on_ia.nrrd")
@@ -118,7 +120,7 @@ def test_register_dicom_folders_with_a_roi_label_map(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["roi"]["segment"] == "Liver" and summary["roi"]["margin_mm"] == 30.0
     assert summary["metric"] == "correlation"  # the default inside a region
-    error = T.rigid_error(T.read_transform(tmp_path / "t.h5"), truth, [c for c, _, _ in body.LESIONS.values()])
+    error = T.rigid_error(read_transform(tmp_path / "t.h5"), truth, [c for c, _, _ in body.LESIONS.values()])
     # Inside a liver-only region the rotation is less determined than on the whole body (docs: Limits);
     # what matters for the VOIs is the lesions' positions.
     assert error["max_point_error_mm"] < 1.0 and error["rotation_error_deg"] < 1.0
@@ -166,13 +168,13 @@ def test_deformable_registration_and_propagation(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["transform_type"] == "rigid+bspline" and [s["stage"] for s in summary["stages"]] == ["rigid", "bspline"]
     assert summary["stages"][1]["metric_value"] < summary["stages"][1]["initial_metric_value"]
-    transform = T.read_transform(tmp_path / "t.h5")
+    transform = read_transform(tmp_path / "t.h5")
     assert transform.GetName() == "CompositeTransform"
     dice = {}
     for name, path in (("rigid", tmp_path / "rigid.tfm"), ("deformable", tmp_path / "t.h5")):
         if name == "rigid":
             rigid = sitk.CompositeTransform(transform).GetNthTransform(0)
-            T.write_transform(rigid, path)
+            write_transform(rigid, path)
         assert main(["propagate", str(tmp_path / "moving.seg.nrrd"), str(path), "--reference", str(tmp_path / "fixed.nrrd"),
                      "-o", str(tmp_path / f"{name}.seg.nrrd"), "--target-seg", str(tmp_path / "fixed.seg.nrrd")]) == 0
         dice[name] = {r["segment"]: r["dice"] for r in json.loads(capsys.readouterr().out)["dice"]}

@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-import synthetic_ct as body
-from iahepaticprrt import transforms as T
 from iahepaticprrt.errors import InputError
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.io.transform_files import write_transform
 from iahepaticprrt.mrml import adapter
-from iahepaticprrt.mrml.registration_nodes import (load_transform_node, sitk_transform_from_node,
-                                                   transform_node_from_sitk)
+from iahepaticprrt.mrml.registration_nodes import (
+    load_transform_node,
+    sitk_transform_from_node,
+    transform_node_from_sitk,
+)
+
+import synthetic_ct as body
 
 FLIP = np.array([-1.0, -1.0, 1.0])  # LPS <-> RAS
 LIVER_CENTRE = (-60.0, 0.0, 25.0)
@@ -33,7 +38,7 @@ def test_linear_node_maps_points_both_ways(scene, tmp_path):
         assert np.allclose(node.GetTransformFromParent().TransformPoint(*ras(p)), ras(q), atol=1e-6)
         assert np.allclose(node.GetTransformToParent().TransformPoint(*ras(q)), ras(p), atol=1e-6)
     # Slicer's own reader of the ITK file gives the same node transform.
-    T.write_transform(itk, tmp_path / "t.tfm")
+    write_transform(itk, tmp_path / "t.tfm")
     read = load_transform_node(scene, tmp_path / "t.tfm")
     import vtk
 

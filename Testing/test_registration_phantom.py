@@ -9,13 +9,14 @@ import json
 import numpy as np
 import pytest
 
-from iahepaticprrt import transforms as T
 from iahepaticprrt.cli import main
-from iahepaticprrt.image_input import read_image
-from iahepaticprrt.propagation import compare_with_target, propagate_segmentation
-from iahepaticprrt.registration import register_rigid
-from iahepaticprrt.segmentation import read_segmentation
-from iahepaticprrt.voi_roles import role_of
+from iahepaticprrt.imaging import transforms as T
+from iahepaticprrt.imaging.voi_roles import role_of
+from iahepaticprrt.io.image_input import read_image
+from iahepaticprrt.io.segmentation_files import read_segmentation
+from iahepaticprrt.io.transform_files import write_transform
+from iahepaticprrt.registration.propagation import compare_with_target, propagate_segmentation
+from iahepaticprrt.registration.register import register_rigid
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_iv_against_ia_motion_and_propagated_vois(patient, capsys):
     assert dice["Liver"] >= 0.95
     # The same through the command line, the other way round (IA VOIs onto the IV CT, --inverse).
     transform_file = out.parent / "iv_to_ia.tfm"
-    T.write_transform(result.transform, transform_file)
+    write_transform(result.transform, transform_file)
     assert main(["propagate", str(out / "segmentations" / "ia_day0.seg.nrrd"), str(transform_file),
                  "--reference", str(out / "iv_day3" / "ct"), "-o", str(out.parent / "ia_on_iv.seg.nrrd"),
                  "--inverse", "--target-seg", str(out / "segmentations" / "iv_day3.seg.nrrd")]) == 0

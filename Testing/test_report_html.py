@@ -4,7 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from iahepaticprrt.report_html import render_report
+from iahepaticprrt.report.patient_report import render_report
 
 UPTAKE = {
     "metric": "suv_max", "threshold": 3.0, "mean_enhancement_ratio": 3.75, "eligible": True,

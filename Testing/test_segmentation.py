@@ -7,17 +7,11 @@ import numpy as np
 import pytest
 
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.mrml import adapter
-from iahepaticprrt.segmentation import (
-    Segmentation,
-    read_segmentation,
-    resample_mask,
-    write_labelmap,
-    write_seg_nrrd,
-)
-
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation, resample_mask
+from iahepaticprrt.io.segmentation_files import read_segmentation, write_labelmap, write_seg_nrrd
 from iahepaticprrt.known_answers import oblique_grid
+from iahepaticprrt.mrml import adapter
 
 
 def _sphere(grid: Grid, centre_ijk, radius_mm) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Reading SPECT time points: NM RECON TOMO counts or Bq/mL, PT-stored SPECT, volume files; one scaling,
-timing from the acquisition, duration from the rotation, refusals (see ../shared/notes/spect-dicom.md)."""
+timing from the acquisition, duration from the rotation, refusals (see docs/physics.md section 4)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-import spect_builders as sb
-from iahepaticprrt.dicom_writer import write_image_series, write_nm_tomo
-from iahepaticprrt.dosimetry import DosimetryOptions, resolve_times
+from iahepaticprrt.dosimetry.options import DosimetryOptions
+from iahepaticprrt.dosimetry.timing import resolve_times
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.spect_dicom import acquisition_duration, read_time_point
-from iahepaticprrt.volume import Volume
-from iahepaticprrt.volume_files import write_volume
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.dicom_writer import write_image_series, write_nm_tomo
+from iahepaticprrt.io.spect_dicom import acquisition_duration, read_time_point
+from iahepaticprrt.io.volume_files import write_volume
+
+import spect_builders as sb
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +156,7 @@ def test_decay_correction_to_administration_is_undone(patient, tmp_path):
     t_h = patient.times_h[2]
     truth = patient.concentration_bqml(t_h)
     start = sb.acquisition_time(t_h)
-    from iahepaticprrt.lu177 import decay_factor
+    from iahepaticprrt.dosimetry.lu177 import decay_factor
 
     write_image_series(truth / decay_factor(t_h), patient.grid, tmp_path / "pt", "PT", {
         "Units": "BQML", "DecayCorrection": "ADMIN", "AcquisitionDate": start.strftime("%Y%m%d"),

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from iahepaticprrt import sphere_model
-from iahepaticprrt.lu177 import LDM_GY_G_PER_MBQH
+from iahepaticprrt.dosimetry import sphere_model
+from iahepaticprrt.dosimetry.lu177 import LDM_GY_G_PER_MBQH
 
 
 def test_distance_to_surface_distribution_by_monte_carlo():

@@ -1,4 +1,4 @@
-"""One test per rule of PHYSICS.md section 2, each against a hand-computed SUV.
+"""One test per rule of docs/physics.md section 2, each against a hand-computed SUV.
 
 The series are written with dicom_writer.write_image_series (pet_builder.py): slices hold 1000,
 2000, 4000 and 8000 Bq/mL exactly; by default 80 kg, 180 cm, male, 150 MBq of 68Ga (header
@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pydicom
 import pytest
-from pet_builder import SLICE_VALUES, base_header, radiopharmaceutical, write_pet
 
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.suv import SuvOverrides, frame_average_time_s, suv_from_folder
+from iahepaticprrt.uptake.suv import SuvOverrides, frame_average_time_s, suv_from_folder
+
+from pet_builder import SLICE_VALUES, base_header, radiopharmaceutical, write_pet
 
 LN2 = math.log(2.0)
 HALF_LIFE_GA68_HEADER_S = 4057.7
@@ -362,10 +363,10 @@ def test_result_json_has_the_required_keys(tmp_path):
 def test_suv_command_writes_float32_on_the_pet_grid_and_prints_json(tmp_path, capsys):
     import json
 
-    from pet_builder import GRID
-
     from iahepaticprrt.cli import main
-    from iahepaticprrt.volume_files import read_volume
+    from iahepaticprrt.io.volume_files import read_volume
+
+    from pet_builder import GRID
 
     write_pet(tmp_path / "pet", base_header(PatientSex="F"))
     assert main(["suv", str(tmp_path / "pet"), "-o", str(tmp_path / "suv.nrrd"), "--suv-type", "lbm-janma",

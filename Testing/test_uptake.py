@@ -9,10 +9,11 @@ import shutil
 import numpy as np
 import pydicom
 import pytest
-import uptake_case as case
 
 from iahepaticprrt.cli import main
-from iahepaticprrt.uptake import COLUMN_NAMES
+from iahepaticprrt.uptake.comparison import COLUMN_NAMES
+
+import uptake_case as case
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_small_lesions_are_flagged_for_partial_volume(result, written, tmp_path,
 
 def test_tumour_to_organ_ratios(written, tmp_path, capsys):
     data = _run(written, tmp_path, capsys, "--organ-metric", "suv_max", "--save-suv")
-    from iahepaticprrt.volume_files import read_volume
+    from iahepaticprrt.io.volume_files import read_volume
 
     saved = read_volume(tmp_path / "ia_suv.nrrd")
     assert saved.grid.is_same(case.PET_GRIDS["ia"], 1e-4) and saved.array.max() == pytest.approx(40.0, rel=1e-4)
@@ -128,7 +129,7 @@ def test_csv_and_provenance(result, written):
 
 
 def test_labelmap_with_labels_csv_and_mapping(written, tmp_path, capsys):
-    from iahepaticprrt.segmentation import read_segmentation, write_labelmap
+    from iahepaticprrt.io.segmentation_files import read_segmentation, write_labelmap
 
     for route in ("ia", "iv"):
         seg = read_segmentation(written[f"seg_{route}"])
@@ -158,8 +159,9 @@ def test_lesion_in_one_segmentation_only(tmp_path, capsys):
 
 
 def test_empty_segment_and_segment_outside_the_pet(tmp_path, capsys, written):
-    from iahepaticprrt.grid import Grid
-    from iahepaticprrt.segmentation import Segmentation, read_segmentation, write_seg_nrrd
+    from iahepaticprrt.imaging.grid import Grid
+    from iahepaticprrt.imaging.segmentation import Segmentation
+    from iahepaticprrt.io.segmentation_files import read_segmentation, write_seg_nrrd
 
     seg = read_segmentation(written["seg_iv"])
     seg.segments[[s.name for s in seg.segments].index("Spleen")].mask[:] = False

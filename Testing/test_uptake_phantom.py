@@ -44,9 +44,10 @@ def _interior(mask: np.ndarray, spacing_mm, margin_mm: float) -> np.ndarray:
 
 @pytest.mark.parametrize("route, folder, seg_name", [("ia", "ia_day0", "ia_day0"), ("iv", "iv_day3", "iv_day3")])
 def test_suv_mean_of_every_region_interior_matches_the_truth(phantom, route, folder, seg_name):
-    from iahepaticprrt.segmentation import Segmentation, read_segmentation
-    from iahepaticprrt.suv import suv_from_folder
-    from iahepaticprrt.voi_statistics import segmentation_weights, voi_statistics
+    from iahepaticprrt.imaging.segmentation import Segmentation
+    from iahepaticprrt.io.segmentation_files import read_segmentation
+    from iahepaticprrt.uptake.suv import suv_from_folder
+    from iahepaticprrt.uptake.voi_statistics import segmentation_weights, voi_statistics
 
     patient, truth, _ = phantom
     suv = suv_from_folder(patient / folder / "pet")
@@ -111,8 +112,9 @@ def test_small_lesions_are_flagged(phantom):
 def test_vendor_variants_give_the_true_suv(tmp_path, vendor, capsys):
     """GE (SeriesTime after the acquisition, scan date-time in (0009,100D)) and Philips (CNTS with
     (7053,1000) and (7053,1009)) headers give the same SUV as the truth in region interiors."""
-    from iahepaticprrt.segmentation import Segmentation, read_segmentation
-    from iahepaticprrt.voi_statistics import segmentation_weights, voi_statistics
+    from iahepaticprrt.imaging.segmentation import Segmentation
+    from iahepaticprrt.io.segmentation_files import read_segmentation
+    from iahepaticprrt.uptake.voi_statistics import segmentation_weights, voi_statistics
 
     assert main(["phantom", str(tmp_path / "p"), "--small", "--no-noise", "--vendor", vendor]) == 0
     capsys.readouterr()
@@ -124,7 +126,7 @@ def test_vendor_variants_give_the_true_suv(tmp_path, vendor, capsys):
         assert info["reference_time"] == truth["pet"]["iv"]["reference_datetime"]
     else:
         assert info["units"] == "CNTS"
-    from iahepaticprrt.volume_files import read_volume
+    from iahepaticprrt.io.volume_files import read_volume
 
     suv = read_volume(tmp_path / "suv.nrrd")
     seg = read_segmentation(tmp_path / "p" / "segmentations" / "iv_day3.seg.nrrd")

@@ -7,11 +7,12 @@ import json
 import math
 
 import pytest
-import uptake_case as case
 
 from iahepaticprrt.cli import main
 from iahepaticprrt.mrml import adapter
-from iahepaticprrt.uptake import COLUMN_NAMES
+from iahepaticprrt.uptake.comparison import COLUMN_NAMES
+
+import uptake_case as case
 
 
 def _numbers(value, path=""):
@@ -80,7 +81,7 @@ def test_module_logic_and_cli_give_identical_numbers(module_logic, scene, tmp_pa
 
 
 def test_empty_segment_in_a_node_gets_its_warning(module_logic, scene, tmp_path):
-    from iahepaticprrt.segmentation import read_segmentation, write_seg_nrrd
+    from iahepaticprrt.io.segmentation_files import read_segmentation, write_seg_nrrd
 
     paths = case.write_case(tmp_path / "case")
     seg = read_segmentation(paths["seg_iv"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import synthetic_ct as body
-from iahepaticprrt import voi_helpers as V
 from iahepaticprrt.errors import InputError
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.volume import Volume
+from iahepaticprrt.imaging import voi_helpers as V
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.volume import Volume
+
+import synthetic_ct as body
 
 UNIT_GRID = Grid((21, 21, 21), (1.0, 1.0, 1.0), (-10.0, -10.0, -10.0))
 

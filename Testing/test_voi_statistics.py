@@ -7,9 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.voi_statistics import (PEAK_SPHERE_RADIUS_MM, SphereMeans, sphere_kernel, voi_statistics,
-                                          voi_weights)
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.uptake.voi_statistics import (
+    PEAK_SPHERE_RADIUS_MM,
+    SphereMeans,
+    sphere_kernel,
+    voi_statistics,
+    voi_weights,
+)
 
 PET = Grid((20, 24, 28), (4.0, 4.0, 4.0), (-50.0, -40.0, -30.0))
 

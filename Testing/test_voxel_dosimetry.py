@@ -8,14 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from iahepaticprrt.dose_kernels import load_kernel
-from iahepaticprrt.dosimetry import DosimetryOptions, compute_dosimetry
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.lu177 import DECAY_CONSTANT_PER_H, LDM_GY_G_PER_MBQH
-from iahepaticprrt.segmentation import Segmentation
-from iahepaticprrt.spect_dicom import SpectTimePoint
-from iahepaticprrt.volume import Volume
-from iahepaticprrt.voxel_dosimetry import conservative_remap, voxel_tia_mbqh
+from iahepaticprrt.dosimetry.kernels import load_kernel
+from iahepaticprrt.dosimetry.lu177 import DECAY_CONSTANT_PER_H, LDM_GY_G_PER_MBQH
+from iahepaticprrt.dosimetry.options import DosimetryOptions
+from iahepaticprrt.dosimetry.voxel import conservative_remap, voxel_tia_mbqh
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.spect_dicom import SpectTimePoint
+from iahepaticprrt.study.dosimetry_run import compute_dosimetry
 
 RADIUS_MM = 30.0
 A0_MBQ = 1000.0

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pet_builder import base_header, radiopharmaceutical
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation
+from iahepaticprrt.io.dicom_writer import write_image_series
+from iahepaticprrt.io.segmentation_files import write_seg_nrrd
 
-from iahepaticprrt.dicom_writer import write_image_series
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.segmentation import Segmentation, write_seg_nrrd
+from pet_builder import base_header, radiopharmaceutical
 
 PET_GRIDS = {
     "ia": Grid((30, 40, 40), (4.0, 4.0, 4.0), (-78.0, -78.0, -58.0)),

@@ -19,12 +19,13 @@ import tracemalloc
 
 import numpy as np
 
-from iahepaticprrt.dose_kernels import convolve, convolve_direct, load_kernel
-from iahepaticprrt.dosimetry import DosimetryOptions, compute_dosimetry
-from iahepaticprrt.grid import Grid
-from iahepaticprrt.segmentation import Segmentation
-from iahepaticprrt.spect_dicom import SpectTimePoint
-from iahepaticprrt.volume import Volume
+from iahepaticprrt.dosimetry.kernels import convolve, convolve_direct, load_kernel
+from iahepaticprrt.dosimetry.options import DosimetryOptions
+from iahepaticprrt.imaging.grid import Grid
+from iahepaticprrt.imaging.segmentation import Segmentation
+from iahepaticprrt.imaging.volume import Volume
+from iahepaticprrt.io.spect_dicom import SpectTimePoint
+from iahepaticprrt.study.dosimetry_run import compute_dosimetry
 
 
 def measure(label, function, untraced_runs: int = 0):

@@ -44,7 +44,7 @@ LESION_CENTRES = [(-75.0, -20.0, 30.0), (-40.0, 10.0, 5.0), (-85.0, 15.0, 50.0),
 
 
 def make_grid(center):
-    from iahepaticprrt.grid import Grid
+    from iahepaticprrt.imaging.grid import Grid
 
     size = np.array(SHAPE_KJI[::-1])
     origin = np.array(center) - (size - 1) / 2.0 * np.array(SPACING_MM)
@@ -53,13 +53,14 @@ def make_grid(center):
 
 def generate(path: Path, grid, to_anatomy=None, seed: int = 0) -> None:
     """Write the phantom CT slab by slab (the analytic anatomy needs float64 temporaries)."""
+    from iahepaticprrt.imaging.volume import Volume
+    from iahepaticprrt.io.volume_files import write_volume
+
     import synthetic_ct as body
-    from iahepaticprrt.volume import Volume
-    from iahepaticprrt.volume_files import write_volume
 
     a = np.eye(3) if to_anatomy is None else None
     if to_anatomy is not None:
-        from iahepaticprrt.transforms import matrix_and_offset
+        from iahepaticprrt.imaging.transforms import matrix_and_offset
 
         a, o = matrix_and_offset(to_anatomy)
     else:
@@ -81,7 +82,7 @@ def generate(path: Path, grid, to_anatomy=None, seed: int = 0) -> None:
 
 
 def ensure_images(cache: Path) -> tuple[Path, Path]:
-    from iahepaticprrt.transforms import rigid_transform
+    from iahepaticprrt.imaging.transforms import rigid_transform
 
     cache.mkdir(parents=True, exist_ok=True)
     # The truth's angles are in the package's default order (R = Rz Rx Ry); the name records it.
@@ -107,8 +108,8 @@ def _vm_hwm_mb() -> float:
 
 def run_case(case: str, fixed_path: str, moving_path: str) -> dict:
     """One registration in this (fresh) process; returns time, peak memory and errors."""
-    from iahepaticprrt import transforms as T
-    from iahepaticprrt.volume_files import read_volume
+    from iahepaticprrt.imaging import transforms as T
+    from iahepaticprrt.io.volume_files import read_volume
 
     fixed, moving = read_volume(fixed_path), read_volume(moving_path)
     loaded_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -117,14 +118,18 @@ def run_case(case: str, fixed_path: str, moving_path: str) -> dict:
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     if case == "current":
-        from iahepaticprrt.registration import register_rigid
+        from iahepaticprrt.registration.register import register_rigid
     else:
         import importlib.util
 
         source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE_COMMIT}:IAHepaticPRRT/Logic/registration.py"],
                                 capture_output=True, text=True, check=True).stdout
         folder = Path(tempfile.mkdtemp())
-        (folder / "registration_first_version.py").write_text(source.replace("from .", "from iahepaticprrt."))
+        # The first version's relative imports, at their modules' present places.
+        for old_name, new_name in (("from .errors", "from iahepaticprrt.errors"),
+                                   ("from .volume", "from iahepaticprrt.imaging.volume")):
+            source = source.replace(old_name, new_name)
+        (folder / "registration_first_version.py").write_text(source)
         spec = importlib.util.spec_from_file_location("registration_first_version", folder / "registration_first_version.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module

@@ -31,13 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "IAHepaticPRRT"))
 
-from iahepaticprrt.dicom_series import read_series  # noqa: E402
-from iahepaticprrt.dicom_writer import write_image_series  # noqa: E402
-from iahepaticprrt.grid import Grid  # noqa: E402
-from iahepaticprrt.segmentation import Segmentation, resample_mask  # noqa: E402
-from iahepaticprrt.suv import suv_from_series  # noqa: E402
-from iahepaticprrt.voi_statistics import (CORE_FRACTION, segmentation_weights, sphere_kernel,  # noqa: E402
-                                          voi_statistics)
+from iahepaticprrt.imaging.grid import Grid  # noqa: E402
+from iahepaticprrt.imaging.segmentation import Segmentation, resample_mask  # noqa: E402
+from iahepaticprrt.io.dicom_series import read_series  # noqa: E402
+from iahepaticprrt.io.dicom_writer import write_image_series  # noqa: E402
+from iahepaticprrt.uptake.suv import suv_from_series  # noqa: E402
+from iahepaticprrt.uptake.voi_statistics import CORE_FRACTION, segmentation_weights, sphere_kernel, voi_statistics
 
 
 def measure(label, function, *args):

@@ -28,7 +28,7 @@ PANEL_MM = 420.0  # square field shown in every panel, centred on the body
 def _read_nm(path: Path):
     import pydicom
 
-    from iahepaticprrt.grid import Grid
+    from iahepaticprrt.imaging.grid import Grid
 
     ds = pydicom.dcmread(path)
     frames = ds.pixel_array.astype(float) * float(ds.RescaleSlope)
@@ -79,7 +79,7 @@ def _mip_panel(array, grid, low: float, high: float) -> np.ndarray:
 def draw(folder: Path, output: Path) -> Path:
     import SimpleITK as sitk
 
-    from iahepaticprrt.dicom_series import read_series
+    from iahepaticprrt.io.dicom_series import read_series
 
     truth = json.loads((folder / "truth.json").read_text())
     lesion = truth["regions"]["Lesion 1"]["centre_lps_mm_per_scan"]
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     if args.folder:
         print(draw(Path(args.folder), Path(args.output)))
         return 0
-    from iahepaticprrt.phantom import generate_phantom
+    from iahepaticprrt.phantom.generate import generate_phantom
 
     with tempfile.TemporaryDirectory() as tmp:
         generate_phantom(Path(tmp) / "patient", seed=1, noise=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .dicom_writer import write_image_series
-from .grid import Grid
+from .imaging.grid import Grid
+from .io.dicom_writer import write_image_series
 
 
 def oblique_grid() -> Grid:
@@ -73,9 +73,9 @@ def panel_scenario(module_logic, folder: str | os.PathLike) -> dict:
     import datetime as dt
     import json
 
-    from .dosimetry import DosimetryOptions
-    from .phantom import generate_phantom
-    from .uptake import UptakeParameters
+    from .dosimetry.options import DosimetryOptions
+    from .phantom.generate import generate_phantom
+    from .uptake.comparison import UptakeParameters
 
     folder = Path(folder)
     patient = folder / "patient"

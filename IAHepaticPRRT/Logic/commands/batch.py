@@ -18,9 +18,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..batch import run_batch
     from ..errors import InputError
-    from ..output_files import to_json_text
+    from ..io.output_files import to_json_text
+    from ..study.batch import run_batch
 
     if args.workers is not None and args.workers < 1:
         raise InputError("must be at least 1", "--workers")

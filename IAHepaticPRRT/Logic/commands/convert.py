@@ -14,8 +14,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..dicom_series import read_series
-    from ..volume_files import write_volume
+    from ..io.dicom_series import read_series
+    from ..io.volume_files import write_volume
 
     series = read_series(args.folder, series_uid=args.series_uid)
     write_volume(series.volume, args.output)

@@ -14,7 +14,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..demo import run_demo
+    from ..study.demo import run_demo
 
     report = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor)
     print(report)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 HELP = "177Lu SPECT/CT dosimetry: registration, VOI kinetics, TIA, residence time, dose map (LDM/VSV), DVH, BED"
 DESCRIPTION = (HELP + ". Writes OUT_DIR/dosimetry.json, OUT_DIR/dose.nrrd (Gy, reference SPECT geometry) and "
                "OUT_DIR/dvh.csv; prints a summary as JSON.")
@@ -20,8 +19,8 @@ def _iso_datetime(text: str):
 
 
 def add_arguments(parser) -> None:
-    from ..kinetics import MODEL_CHOICES
-    from ..voxel_dosimetry import VOXEL_MODELS
+    from ..dosimetry.kinetics import MODEL_CHOICES
+    from ..dosimetry.voxel import VOXEL_MODELS
 
     parser.add_argument("--spect", nargs="+", required=True, metavar="TP",
                         help="one SPECT per time point, in acquisition order: DICOM folder or file (NM RECON TOMO, "
@@ -66,10 +65,10 @@ def add_arguments(parser) -> None:
 
 
 def options_from_args(args):
-    from ..ct_density import DEFAULT_CALIBRATION, read_calibration
-    from ..dose_limits import read_previous_cycles
-    from ..dosimetry import DosimetryOptions
-    from ..recovery import read_recovery_table
+    from ..dosimetry.ct_density import DEFAULT_CALIBRATION, read_calibration
+    from ..dosimetry.limits import read_previous_cycles
+    from ..dosimetry.options import DosimetryOptions
+    from ..dosimetry.recovery import read_recovery_table
 
     return DosimetryOptions(
         administered_mbq=args.administered_mbq, administration_datetime=args.administration_time,
@@ -86,7 +85,8 @@ def options_from_args(args):
 
 
 def run(args) -> int:
-    from ..dosimetry import run_dosimetry, write_outputs
+    from ..dosimetry.cycle import write_outputs
+    from ..study.dosimetry_run import run_dosimetry
 
     options = options_from_args(args)
     result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
@@ -95,7 +95,7 @@ def run(args) -> int:
         {"name": v["name"], "tia_mbqh": v.get("tia_mbqh"), "residence_time_h": v.get("residence_time_h"),
          "mean_dose_gy": v.get("mean_dose_gy"), "dose_uncertainty_gy": v.get("dose_uncertainty_gy")}
         for v in result.report["vois"]], "warnings": result.report["warnings"]}
-    from ..output_files import to_json_text
+    from ..io.output_files import to_json_text
 
     print(to_json_text(summary), end="")
     return 0

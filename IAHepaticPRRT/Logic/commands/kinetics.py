@@ -10,7 +10,7 @@ DESCRIPTION = (HELP + ". Writes OUT_DIR/kinetics.json. Models: mono-exp, bi-exp-
 
 
 def add_arguments(parser) -> None:
-    from ..kinetics import MODEL_CHOICES
+    from ..dosimetry.kinetics import MODEL_CHOICES
 
     parser.add_argument("tac_csv", help="CSV with columns voi,time_h,activity_mbq[,mass_g][,activity_uncertainty_mbq]")
     parser.add_argument("-o", "--output", required=True, help="output folder (created)")
@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..kinetics_table import run_kinetics
+    from ..dosimetry.kinetics_table import run_kinetics
 
     summary = run_kinetics(args.tac_csv, args.output, args.administered_mbq, args.model, args.residual_mbq,
                            args.calibration_uncertainty_percent, args.activity_uncertainty_percent,

@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..phantom import generate_phantom
+    from ..phantom.generate import generate_phantom
 
     truth = generate_phantom(args.output, seed=args.seed, noise=not args.no_noise, vendor=args.vendor,
                              size="small" if args.small else "default")

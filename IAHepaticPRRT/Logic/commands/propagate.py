@@ -32,11 +32,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import time
 
-    from ..image_input import read_image
-    from ..output_files import to_json_text, write_json
-    from ..propagation import compare_with_target, propagate_segmentation
-    from ..segmentation import read_segmentation, write_seg_nrrd
-    from ..transforms import inverse, read_transform
+    from ..imaging.transforms import inverse
+    from ..io.image_input import read_image
+    from ..io.output_files import to_json_text, write_json
+    from ..io.segmentation_files import read_segmentation, write_seg_nrrd
+    from ..io.transform_files import read_transform
+    from ..registration.propagation import compare_with_target, propagate_segmentation
 
     start = time.perf_counter()
     if not args.output.lower().endswith(".seg.nrrd"):

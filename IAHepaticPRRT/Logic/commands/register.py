@@ -63,8 +63,8 @@ def add_arguments(parser) -> None:
 
 
 def _roi_mask(args, fixed):
-    from ..segmentation import read_segmentation
-    from ..voi_helpers import dilate_mm
+    from ..imaging.voi_helpers import dilate_mm
+    from ..io.segmentation_files import read_segmentation
 
     if not args.roi:
         return None, None
@@ -85,10 +85,10 @@ def run(args) -> int:
     import time
 
     from ..errors import InputError
-    from ..image_input import read_image
-    from ..output_files import to_json_text, write_json
-    from ..registration import refine_affine, register_deformable, register_multimodal, register_rigid
-    from ..transforms import TRANSFORM_SUFFIXES, write_transform
+    from ..io.image_input import read_image
+    from ..io.output_files import to_json_text, write_json
+    from ..io.transform_files import TRANSFORM_SUFFIXES, write_transform
+    from ..registration.register import refine_affine, register_deformable, register_multimodal, register_rigid
 
     start = time.perf_counter()
     if not args.output.lower().endswith(TRANSFORM_SUFFIXES):
@@ -101,7 +101,7 @@ def run(args) -> int:
     center = list(args.center_lps_mm) if args.center_lps_mm else None
     landmarks = None
     if args.landmarks_fixed:
-        from ..landmarks import read_landmarks
+        from ..registration.landmarks import read_landmarks
 
         landmarks = (read_landmarks(args.landmarks_fixed), read_landmarks(args.landmarks_moving))
     fixed = read_image(args.fixed, args.fixed_series_uid)
@@ -130,12 +130,12 @@ def run(args) -> int:
         **result.to_dict(),
     }
     if landmarks is not None:
-        from ..landmarks import target_registration_error
+        from ..registration.landmarks import target_registration_error
 
         summary["target_registration_error"] = target_registration_error(result.transform, *landmarks)
     resampled = None
     if args.resampled:
-        from ..resample import resample_volume
+        from ..imaging.resample import resample_volume
 
         resampled = resample_volume(moving, fixed.grid, result.transform, "linear",
                                     default_value=-1000.0 if moving.unit == "HU" else 0.0)
@@ -143,7 +143,7 @@ def run(args) -> int:
     # Everything computed: now write (a failure above leaves no output behind).
     write_transform(result.transform, args.output)
     if resampled is not None:
-        from ..volume_files import write_volume
+        from ..io.volume_files import write_volume
 
         write_volume(resampled, args.resampled)
         summary["resampled_file"] = str(args.resampled)

@@ -12,23 +12,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, help="output folder (created)")
 
 
-def summary_of(results: dict) -> dict:
-    uptake = results.get("uptake") or {}
-    dosimetry = results.get("dosimetry") or {}
-    limits = (dosimetry.get("limits") or {}).get("limits") or {}
-    return {
-        "patient_id": results["patient_id"],
-        "mean_enhancement_ratio": uptake.get("mean_enhancement_ratio"),
-        "eligible": uptake.get("eligible"),
-        "cumulative_doses_gy": {key: item.get("cumulative") for key, item in limits.items()},
-        "limits_exceeded": sorted(key for key, item in limits.items() if item.get("exceeded")),
-        "outputs": results["outputs"],
-    }
-
-
 def run(args) -> int:
-    from ..output_files import to_json_text
-    from ..pipeline import run_patient
+    from ..io.output_files import to_json_text
+    from ..study.pipeline import run_patient, summary_of
 
     results = run_patient(args.manifest, args.output)
     print(to_json_text(summary_of(results)), end="")

@@ -12,7 +12,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..dicom_series import scan_folder
+    from ..io.dicom_series import scan_folder
 
     found = scan_folder(args.folder)
     print(json.dumps([s.to_dict() for s in found], indent=2))

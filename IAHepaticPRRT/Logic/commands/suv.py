@@ -37,7 +37,7 @@ def add_override_arguments(parser, prefix: str = "", route: str = "") -> None:
 
 
 def overrides_from_args(args, prefix: str = ""):
-    from ..suv import SuvOverrides
+    from ..uptake.suv import SuvOverrides
 
     dest = f"{prefix}_" if prefix else ""
     return SuvOverrides(
@@ -48,7 +48,7 @@ def overrides_from_args(args, prefix: str = ""):
 
 
 def add_arguments(parser) -> None:
-    from ..suv_normalisers import SUV_TYPES
+    from ..uptake.suv_normalisers import SUV_TYPES
 
     parser.add_argument("folder", help="DICOM folder holding the PET series")
     parser.add_argument("-o", "--output", required=True, help="output SUV volume (.nrrd, .nii.gz), float32")
@@ -57,9 +57,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..output_files import to_json_text
-    from ..suv import suv_from_folder
-    from ..volume_files import write_volume
+    from ..io.output_files import to_json_text
+    from ..io.volume_files import write_volume
+    from ..uptake.suv import suv_from_folder
 
     result = suv_from_folder(args.folder, args.suv_type, overrides_from_args(args), args.series_uid)
     write_volume(result.volume, args.output)

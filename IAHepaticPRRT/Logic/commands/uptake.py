@@ -12,8 +12,8 @@ DESCRIPTION = (HELP + ". Each PET is converted to SUV from its own headers; each
 
 
 def add_arguments(parser) -> None:
-    from ..suv_normalisers import SUV_TYPES
-    from ..uptake import DEFAULT_PET_FWHM_MM, METRICS, ORGAN_METRICS
+    from ..uptake.comparison import DEFAULT_PET_FWHM_MM, METRICS, ORGAN_METRICS
+    from ..uptake.suv_normalisers import SUV_TYPES
     from .suv import add_override_arguments
 
     parser.add_argument("--ia", required=True, help="DICOM folder of the intra-arterial (day 0) PET")
@@ -38,8 +38,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..output_files import to_json_text
-    from ..uptake import UptakeParameters, run_uptake, write_outputs
+    from ..io.output_files import to_json_text
+    from ..uptake.comparison import UptakeParameters, run_uptake, write_outputs
     from .suv import overrides_from_args
 
     parameters = UptakeParameters(metric=args.metric, threshold=args.threshold, suv_type=args.suv_type,

@@ -1,7 +1,7 @@
 """MRML nodes to and from the package's arrays.
 
 Every function takes the scene (or node) it works on, so the same code serves inside Slicer and on
-the headless host. Geometry goes through :class:`~iahepaticprrt.grid.Grid` (LPS) and Slicer's
+the headless host. Geometry goes through :class:`~iahepaticprrt.imaging.grid.Grid` (LPS) and Slicer's
 IJKToRAS matrix (RAS); arrays are always copied, so a node and an array never share memory.
 Files are written through storage nodes (no ``slicer.app`` needed).
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..grid import LPS_TO_RAS, Grid
-from ..output_files import atomic_path
-from ..segmentation import Segmentation, resample_mask
-from ..volume import Volume
+from ..imaging.grid import LPS_TO_RAS, Grid
+from ..imaging.segmentation import Segmentation, resample_mask
+from ..imaging.volume import Volume
+from ..io.output_files import atomic_path
 
 #: Unit attribute kept on volume nodes (what a voxel holds), read back by volume_from_node.
 UNIT_ATTRIBUTE = "IAHepaticPRRT.Unit"
@@ -142,7 +142,7 @@ def volume_from_node(node) -> Volume:
 
 def load_dicom_series_as_volume_node(scene, folder, name: str | None = None, series_uid: str | None = None):
     """Read a DICOM series folder (CT, PT) with the package's reader into a new volume node."""
-    from ..dicom_series import read_series
+    from ..io.dicom_series import read_series
 
     series = read_series(folder, series_uid=series_uid)
     label = name or series.volume.metadata.get("series_description") or Path(folder).name

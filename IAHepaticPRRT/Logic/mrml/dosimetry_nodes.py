@@ -43,14 +43,14 @@ class DosimetryNodes:
 
 
 def _color(index: int) -> tuple[float, float, float]:
-    from ..segmentation import _default_color
+    from ..io.segmentation_files import _default_color
 
     return _default_color(index)
 
 
 def dosimetry_nodes(scene, result, name: str = "Dosimetry") -> DosimetryNodes:
     """Create the dose volume node, the TAC and DVH charts and the results table of ``result``
-    (a :class:`iahepaticprrt.dosimetry.DosimetryResult`)."""
+    (a :class:`iahepaticprrt.dosimetry.cycle.DosimetryResult`)."""
     dose_node = adapter.volume_node_from_volume(scene, result.dose, f"{name} dose")
     rows = [{c.name: v.get(c.name) for c in RESULT_COLUMNS} for v in result.report["vois"]]
     table = adapter.table_node_from_rows(scene, f"{name} results", RESULT_COLUMNS, rows)

@@ -2,7 +2,7 @@
 
 Inside Slicer, the application's scene and module logics are used as they are. Without Slicer,
 :func:`start_headless_host` builds an equivalent from the ``slicer-core`` wheel (the order follows
-``../shared/notes/slicer-core.md``): a scene, the application logic, Colors with its default color
+docs/architecture.md, "The headless host"): a scene, the application logic, Colors with its default color
 nodes, then the Volumes, Segmentations, SubjectHierarchy, Tables, Plots and Data logics, exposed
 as ``slicer.mrmlScene`` and ``slicer.modules.<name>.logic()`` where ``slicer.util`` looks for them.
 

@@ -40,7 +40,7 @@ class ModuleLogic:
 
     def load_segmentation(self, path, labels_csv=None, name: str | None = None):
         """A ``.seg.nrrd`` or label map + labels CSV into a new segmentation node."""
-        from ..segmentation import read_segmentation
+        from ..io.segmentation_files import read_segmentation
 
         segmentation = read_segmentation(path, labels_csv)
         return adapter.segmentation_node_from_segmentation(self.scene, segmentation, name or segmentation_name(path))
@@ -92,10 +92,10 @@ class ModuleLogic:
     # ---- dosimetry ---------------------------------------------------------------------------
     def run_dosimetry(self, spect_sources, segmentation, options, labels_csv=None, ct_sources=None,
                       name: str = "Dosimetry", progress=None):
-        """177Lu dosimetry of one cycle (see :func:`iahepaticprrt.dosimetry.run_dosimetry`); ``segmentation``
+        """177Lu dosimetry of one cycle (see :func:`iahepaticprrt.study.dosimetry_run.run_dosimetry`); ``segmentation``
         is a file or a segmentation node. Returns (result, nodes): the dose volume node, results table,
         TAC and DVH charts."""
-        from ..dosimetry import run_dosimetry
+        from ..study.dosimetry_run import run_dosimetry
         from .dosimetry_nodes import dosimetry_nodes
 
         progress = progress or _no_progress
@@ -113,7 +113,7 @@ class ModuleLogic:
                       patient: dict | None = None, deidentify: bool = False) -> Path:
         """Write the HTML report, uptake and dosimetry JSON/CSV, the dose map and results.json; return
         the report's path."""
-        from ..pipeline import write_patient_outputs
+        from ..study.pipeline import write_patient_outputs
 
         if uptake_result is None and dosimetry_result is None:
             raise InputError("nothing to report: compute the uptake comparison or the dosimetry first", "report")

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..transforms import is_linear, matrix_and_offset, simplify, write_transform
+from ..imaging.transforms import is_linear, matrix_and_offset, simplify
+from ..io.transform_files import write_transform
 from .adapter import _numpy_matrix, _vtk_matrix
 
 _FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -109,8 +110,8 @@ def register_volume_nodes(scene, fixed_node, moving_node, roi_mask_node=None, ro
     metric (dilated by ``roi_margin_mm``), on any grid (resampled to the fixed volume). Put the
     moving volume under the returned node to see it aligned with the fixed one.
     """
-    from ..registration import refine_affine, register_deformable, register_multimodal, register_rigid
-    from ..voi_helpers import dilate_mm
+    from ..imaging.voi_helpers import dilate_mm
+    from ..registration.register import refine_affine, register_deformable, register_multimodal, register_rigid
     from .adapter import segmentation_from_node, volume_from_node
 
     fixed = volume_from_node(fixed_node)

@@ -1,6 +1,6 @@
 """The IA versus IV uptake comparison in a scene: SUV volume nodes, a results table and a bar chart.
 
-The numbers come from :func:`iahepaticprrt.uptake.compare_routes`, the function the ``iahprrt
+The numbers come from :func:`iahepaticprrt.uptake.comparison.compare_routes`, the function the ``iahprrt
 uptake`` command calls, on the same inputs: SUV from each PET's DICOM folder (a volume node has no
 DICOM headers), and segments read from segmentation nodes on their own stored lattice (no
 resampling here: the partial-voxel weights are computed from them exactly as from a .seg.nrrd).
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..suv import SuvOverrides, suv_from_folder
-from ..uptake import COLUMNS, ROUTES, UptakeParameters, compare_routes, table_rows
+from ..uptake.comparison import COLUMNS, ROUTES, UptakeParameters, compare_routes, table_rows
+from ..uptake.suv import SuvOverrides, suv_from_folder
 from . import adapter
 
 ROUTE_COLOURS = {"ia": (0.85, 0.33, 0.10), "iv": (0.00, 0.45, 0.74)}

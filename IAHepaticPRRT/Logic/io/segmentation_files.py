@@ -1,0 +1,200 @@
+"""Segmentation files: Slicer ``.seg.nrrd`` and label maps with a ``value,name`` CSV.
+
+Accepted files:
+
+- Slicer ``.seg.nrrd`` (one or several layers; segment names from ``SegmentN_Name``);
+- a label map (NRRD, NIfTI, MetaImage) with a labels CSV of ``value,name`` rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..imaging.grid import Grid
+from ..imaging.segmentation import Segmentation
+from .nrrd import read_nrrd, write_nrrd
+from .output_files import write_csv
+
+
+# ---- reading ---------------------------------------------------------------------------------
+def read_labels_csv(path: str | os.PathLike) -> dict[int, str]:
+    """Read ``value,name`` rows (a header line ``value,name`` is optional)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("labels file not found", path)
+    labels: dict[int, str] = {}
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for line_number, row in enumerate(csv.reader(f), start=1):
+            if not row or not "".join(row).strip() or row[0].strip().startswith("#"):
+                continue
+            if len(row) < 2:
+                raise InputError(f"line {line_number}: expected 'value,name'", path, "labels")
+            value_text, name = row[0].strip(), row[1].strip()
+            if line_number == 1 and value_text.lower() in ("value", "label", "label_value"):
+                continue
+            try:
+                value = int(value_text)
+            except ValueError:
+                raise InputError(f"line {line_number}: label value '{value_text}' is not an integer", path,
+                                 "value") from None
+            if value <= 0:
+                raise InputError(f"line {line_number}: label value must be positive (0 is background)", path, "value")
+            if not name:
+                raise InputError(f"line {line_number}: empty segment name", path, "name")
+            if value in labels or name in labels.values():
+                raise InputError(f"line {line_number}: duplicate value or name '{value},{name}'", path, "labels")
+            labels[value] = name
+    if not labels:
+        raise InputError("no labels", path)
+    return labels
+
+
+def _parse_color(text: str | None):
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split())
+    except ValueError:
+        return None
+    return values if len(values) == 3 else None
+
+
+def read_seg_nrrd(path: str | os.PathLike) -> Segmentation:
+    """Read a Slicer ``.seg.nrrd`` into a :class:`Segmentation` on its stored grid."""
+    path = Path(path)
+    array, fields, kv = read_nrrd(path)
+    directions = fields["space directions"]
+    spacing = np.linalg.norm(directions, axis=0)
+    grid = Grid(array.shape[:3], spacing, fields["space origin"], directions / spacing)
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    indices = sorted({int(k[len("Segment"):].split("_", 1)[0]) for k in kv
+                      if k.startswith("Segment") and k[len("Segment"):].split("_", 1)[0].isdigit()})
+    if not indices:
+        raise InputError("no SegmentN_* fields: not a Slicer segmentation", path, "Segment0_Name")
+    seg = Segmentation(grid, source=str(path))
+    for index in indices:
+        name = kv.get(f"Segment{index}_Name") or kv.get(f"Segment{index}_ID")
+        if not name:
+            raise InputError("segment without a name", path, f"Segment{index}_Name")
+        try:
+            layer = int(kv.get(f"Segment{index}_Layer", "0"))
+            label = int(kv.get(f"Segment{index}_LabelValue", "1"))
+        except ValueError as exc:
+            raise InputError(f"invalid layer or label value ({exc})", path, f"Segment{index}_LabelValue") from None
+        if not 0 <= layer < array.shape[3]:
+            raise InputError(f"layer {layer} does not exist", path, f"Segment{index}_Layer")
+        if name in seg:
+            raise InputError(f"two segments named '{name}'", path, f"Segment{index}_Name")
+        seg.add(name, array[..., layer] == label, _parse_color(kv.get(f"Segment{index}_Color")))
+    return seg
+
+
+def read_labelmap(path: str | os.PathLike, labels: dict[int, str]) -> Segmentation:
+    """Read a label-map volume and name its values with ``labels`` ({value: name})."""
+    from .volume_files import read_volume
+
+    volume = read_volume(path)
+    values = volume.array
+    if not np.issubdtype(values.dtype, np.integer):
+        if not np.all(values == np.round(values)):
+            raise InputError("label map holds non-integer values", path, "voxel values")
+        values = values.astype(np.int64)
+    present = {int(v) for v in np.unique(values)} - {0}
+    unknown = sorted(present - set(labels))
+    if unknown:
+        raise InputError(f"label values {unknown} are in the label map but not in the labels file", path, "labels")
+    seg = Segmentation(volume.grid, source=str(path))
+    for value, name in labels.items():
+        seg.add(name, values == value)
+    return seg
+
+
+def read_segmentation(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> Segmentation:
+    """Read a ``.seg.nrrd``, or a label map with its ``value,name`` CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("segmentation file not found", path)
+    if labels_csv is not None:
+        return read_labelmap(path, read_labels_csv(labels_csv))
+    if path.name.lower().endswith(".seg.nrrd"):
+        return read_seg_nrrd(path)
+    raise InputError("a label map needs its labels: give --labels CSV with value,name rows "
+                     "(or use a Slicer .seg.nrrd)", path, "labels")
+
+
+# ---- writing ---------------------------------------------------------------------------------
+def _layers(seg: Segmentation) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Pack segments into as few label layers as needed without overlap.
+
+    Returns the [k, j, i, layer] uint8 array and, per segment, (layer, label value)."""
+    layers: list[np.ndarray] = []
+    placement = []
+    for segment in seg.segments:
+        for index, layer in enumerate(layers):
+            if not np.any(layer[segment.mask]) and layer.max() < 255:
+                label = int(layer.max()) + 1
+                layer[segment.mask] = label
+                placement.append((index, label))
+                break
+        else:
+            layer = np.zeros(seg.grid.shape_kji, dtype=np.uint8)
+            layer[segment.mask] = 1
+            layers.append(layer)
+            placement.append((len(layers) - 1, 1))
+    if not layers:
+        layers.append(np.zeros(seg.grid.shape_kji, dtype=np.uint8))
+    return np.stack(layers, axis=-1), placement
+
+
+def _default_color(index: int) -> tuple[float, float, float]:
+    palette = [(0.9, 0.3, 0.2), (0.2, 0.6, 0.9), (0.3, 0.8, 0.3), (0.95, 0.8, 0.2), (0.7, 0.4, 0.8),
+               (0.95, 0.55, 0.2), (0.4, 0.8, 0.8), (0.85, 0.45, 0.6), (0.6, 0.6, 0.3), (0.5, 0.5, 0.9)]
+    return palette[index % len(palette)]
+
+
+def write_seg_nrrd(seg: Segmentation, path: str | os.PathLike) -> Path:
+    """Write a Slicer-readable ``.seg.nrrd`` (binary labelmap representation), atomically."""
+    if not str(path).lower().endswith(".seg.nrrd"):
+        raise ValueError("a Slicer segmentation file name ends with .seg.nrrd")
+    array, placement = _layers(seg)
+    i_max, j_max, k_max = (n - 1 for n in seg.grid.size_ijk)
+    kv = {}
+    for index, (segment, (layer, label)) in enumerate(zip(seg.segments, placement)):
+        color = segment.color or _default_color(index)
+        kv[f"Segment{index}_Color"] = " ".join(f"{c:g}" for c in color)
+        kv[f"Segment{index}_ColorAutoGenerated"] = "0"
+        kv[f"Segment{index}_Extent"] = f"0 {i_max} 0 {j_max} 0 {k_max}"
+        kv[f"Segment{index}_ID"] = segment.name
+        kv[f"Segment{index}_LabelValue"] = str(label)
+        kv[f"Segment{index}_Layer"] = str(layer)
+        kv[f"Segment{index}_Name"] = segment.name
+        kv[f"Segment{index}_NameAutoGenerated"] = "0"
+        kv[f"Segment{index}_Tags"] = "|"
+    kv["Segmentation_ContainedRepresentationNames"] = "Binary labelmap|"
+    kv["Segmentation_MasterRepresentation"] = "Binary labelmap"
+    kv["Segmentation_ReferenceImageExtentOffset"] = "0 0 0"
+    data = array[..., 0] if array.shape[-1] == 1 else array
+    return write_nrrd(path, data, seg.grid.ijk_to_lps(), kv)
+
+
+def write_labelmap(seg: Segmentation, path: str | os.PathLike, labels_csv: str | os.PathLike) -> tuple[Path, Path]:
+    """Write non-overlapping segments as one label map (value = position + 1) and its labels CSV."""
+    from ..imaging.volume import Volume
+    from .volume_files import write_volume
+
+    labelmap = np.zeros(seg.grid.shape_kji, dtype=np.uint16)
+    for value, segment in enumerate(seg.segments, start=1):
+        if np.any(labelmap[segment.mask]):
+            raise InputError(f"segment '{segment.name}' overlaps another: a label map cannot hold it "
+                             "(write a .seg.nrrd instead)", seg.source or None, segment.name)
+        labelmap[segment.mask] = value
+    write_volume(Volume(labelmap, seg.grid), path)
+    write_csv(labels_csv, [{"value": v, "name": s.name} for v, s in enumerate(seg.segments, start=1)],
+              ["value", "name"])
+    return Path(path), Path(labels_csv)

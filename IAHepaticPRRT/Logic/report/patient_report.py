@@ -1,0 +1,240 @@
+"""The patient report: one self-contained HTML file (inline SVG plots, no external resources).
+
+Order: summary first (eligibility with the mean enhancement ratio; absorbed doses against their
+limits), then the uptake and dosimetry tables and plots, then provenance (inputs, parameters,
+software version, warnings), and a sign-off block. ``deidentify`` leaves out the patient's name
+and ID and reduces input paths to their last component (folder names often carry the ID).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from html import escape
+from pathlib import PurePath
+
+from ..version import __version__
+from .svg_plots import PALETTE, Series, grouped_bar_chart, line_chart
+
+_CSS = """
+body{font-family:Helvetica,Arial,sans-serif;margin:24px auto;max-width:1000px;color:#222;line-height:1.35}
+h1{font-size:22px;margin-bottom:2px}h2{font-size:18px;border-bottom:2px solid #2471a3;padding-bottom:3px;margin-top:28px}
+h3{font-size:15px;margin-bottom:4px}.meta{color:#555;font-size:13px}
+table{border-collapse:collapse;font-size:12.5px;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
+th{background:#eef3f8}td.l,th.l{text-align:left}
+.verdict{font-size:18px;font-weight:bold;padding:10px 14px;border-radius:6px;margin:10px 0;display:inline-block}
+.ok{background:#e8f6ec;border:2px solid #1e8449;color:#145a32}.no{background:#fdecea;border:2px solid #c0392b;color:#7b241c}
+.warn{background:#fef5e7;border-left:4px solid #b9770e;padding:6px 10px;font-size:12.5px;margin:6px 0}
+.exceeded{color:#c0392b;font-weight:bold}.signoff{margin-top:36px;border:1px solid #999;padding:14px;font-size:13px}
+.signoff span{display:inline-block;min-width:260px;border-bottom:1px solid #555;margin-right:30px}
+code{font-size:12px}.charts{display:flex;flex-wrap:wrap;gap:16px}
+"""
+
+
+def _num(value, digits: int = 3, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "&ndash;"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        text = f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
+        return f"{text}{(' ' + unit) if unit else ''}"
+    return escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[str]], left_columns: int = 1) -> str:
+    head = "".join(f'<th class="{"l" if i < left_columns else ""}">{escape(h)}</th>' for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left_columns else ""}">{c}</td>' for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _warnings(items) -> str:
+    return "".join(f'<div class="warn">{escape(str(w))}</div>' for w in items or [])
+
+
+def _path(value, deidentify: bool) -> str:
+    if not isinstance(value, str):
+        return _num(value)
+    return escape(PurePath(value).name if deidentify else value)
+
+
+_LIMIT_LABELS = {"kidney_dose_gy": "kidney absorbed dose", "kidney_bed_gy": "kidney BED",
+                 "bone_marrow_dose_gy": "bone marrow absorbed dose"}
+
+
+def _summary(uptake: dict | None, dosimetry: dict | None) -> str:
+    parts = ["<h2>Summary</h2>"]
+    if uptake:
+        ratio, threshold = uptake.get("mean_enhancement_ratio"), uptake.get("threshold")
+        eligible = uptake.get("eligible")
+        verdict = ("Eligible for the intra-arterial 177Lu cycle" if eligible else
+                   "Not eligible for the intra-arterial 177Lu cycle")
+        parts.append(f'<div class="verdict {"ok" if eligible else "no"}">{verdict}: mean enhancement ratio '
+                     f'{_num(ratio)} {"&ge;" if eligible else "&lt;"} threshold {_num(threshold)}</div>')
+        lesions = [v for v in uptake.get("vois", []) if v.get("role") == "target_lesion"]
+        parts.append(f'<p class="meta">Enhancement ratio = {escape(uptake.get("metric", "suv_max"))} '
+                     f"intra-arterial / intravenous, mean over {len(lesions)} target lesion(s).</p>")
+    if dosimetry:
+        limits = ((dosimetry.get("limits") or {}).get("limits") or {})
+        if limits:
+            rows = []
+            for key, item in limits.items():
+                exceeded = item.get("exceeded")
+                status = "EXCEEDED" if exceeded else "below"
+                if item.get("previous_cycles_missing"):
+                    status += f" ({item['previous_cycles_missing']} previous cycle(s) without a value)"
+                rows.append([escape(_LIMIT_LABELS.get(key, key)), _num(item.get("this_cycle"), 3, "Gy"),
+                             _num(item.get("previous_cycles"), 3, "Gy"), _num(item.get("cumulative"), 3, "Gy"),
+                             _num(item.get("limit"), 3, "Gy"),
+                             f'<span class="{"exceeded" if exceeded else ""}">{escape(status)}</span>',
+                             escape(str(item.get("limit_source", "")))])
+            parts.append("<h3>Absorbed doses against limits</h3>")
+            parts.append(_table(["quantity", "this cycle", "previous cycles", "cumulative", "limit", "status",
+                                 "source"], rows))
+            kidney = (dosimetry.get("limits") or {}).get("kidney_voi")
+            if kidney:
+                parts.append(f'<p class="meta">Kidney values from the VOI "{escape(kidney)}" (the highest kidney dose).</p>')
+    return "".join(parts)
+
+
+def _uptake_section(uptake: dict, deidentify: bool) -> str:
+    vois = uptake.get("vois", [])
+    metric = uptake.get("metric", "suv_max")
+    charted = [v for v in vois if v.get("role") != "other"]
+    chart = grouped_bar_chart(
+        [v.get("name", "") for v in charted],
+        {"intra-arterial (day 0)": [(v.get("ia") or {}).get(metric) for v in charted],
+         "intravenous (day 3)": [(v.get("iv") or {}).get(metric) for v in charted]},
+        f"{metric} per VOI", f"{metric} ({uptake.get('suv_unit', 'g/mL')})")
+    rows = []
+    for v in vois:
+        ia, iv = v.get("ia") or {}, v.get("iv") or {}
+        rows.append([escape(v.get("name", "")), escape(v.get("role", "")),
+                     _num(ia.get("suv_max")), _num(iv.get("suv_max")), _num(ia.get("suv_peak")), _num(iv.get("suv_peak")),
+                     _num(ia.get("suv_mean")), _num(iv.get("suv_mean")), _num(ia.get("volume_ml")), _num(iv.get("volume_ml")),
+                     _num(v.get("enhancement_ratio"))])
+    table = _table(["VOI", "role", "SUVmax IA", "SUVmax IV", "SUVpeak IA", "SUVpeak IV", "SUVmean IA", "SUVmean IV",
+                    "volume IA (mL)", "volume IV (mL)", "enhancement ratio"], rows, left_columns=2)
+    ratios = uptake.get("ratios") or {}
+    ratio_rows = []
+    for kind in ("tumour_to_healthy_liver", "tumour_to_kidney", "tumour_to_spleen"):
+        ia, iv = (ratios.get("ia") or {}).get(kind), (ratios.get("iv") or {}).get(kind)
+        if ia or iv:
+            ratio_rows.append([escape(kind.replace("_", " ")), _num((ia or {}).get("mean_target_lesions")),
+                               _num((iv or {}).get("mean_target_lesions"))])
+    ratio_html = ""
+    if ratio_rows:
+        ratio_html = ("<h3>Tumour-to-organ ratios (mean over target lesions)</h3>"
+                      + _table(["ratio", "intra-arterial", "intravenous"], ratio_rows)
+                      + f'<p class="meta">{escape(str(ratios.get("definition", "")))}</p>')
+    voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]
+    return ("<h2>Uptake: intra-arterial versus intravenous 68Ga PET</h2>" + chart + table + ratio_html
+            + _warnings(voi_warnings + list(uptake.get("warnings", []))))
+
+
+def _tac_chart(vois: list[dict], fitted: dict | None, title: str) -> str:
+    series = []
+    for index, v in enumerate(vois):
+        tac = v.get("tac") or []
+        color = PALETTE[index % len(PALETTE)]
+        has_fit = bool(fitted and v.get("name") in fitted)
+        series.append(Series(v.get("name", ""), [p.get("time_h") for p in tac], [p.get("activity_mbq") for p in tac],
+                             color=color, line=not has_fit))
+        if has_fit:
+            times, values = fitted[v["name"]]
+            series.append(Series(f"{v.get('name')} fit", times, values, color=color, markers=False, dashed=True,
+                                 in_legend=False))
+    return line_chart(series, title, "time after administration (h)", "activity (MBq)", y_log=True, x_min=0.0,
+                      width=490)
+
+
+def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -> str:
+    vois = dosimetry.get("vois", [])
+    lesions = [v for v in vois if v.get("role") in ("target_lesion", "extrahepatic_lesion")]
+    organs = [v for v in vois if v.get("role") == "organ"]
+    charts = []
+    if lesions:
+        charts.append(_tac_chart(lesions, fitted, "Time-activity curves: lesions (dashed: fit)"))
+    if organs:
+        charts.append(_tac_chart(organs, fitted, "Time-activity curves: organs (dashed: fit)"))
+    if dvh:
+        dvh_series = [Series(name, dose, volume, markers=False) for name, (dose, volume) in dvh.items()]
+        charts.append(line_chart(dvh_series, "Cumulative dose-volume histograms", "absorbed dose (Gy)",
+                                 "volume (%)", x_min=0.0, width=490))
+    rows = []
+    for v in vois:
+        model_dose = v.get("sphere_model_dose_gy", v.get("organ_s_value_dose_gy"))
+        rows.append([escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("mass_g"), 4),
+                     escape(str(v.get("model", ""))), _num(v.get("tia_mbqh"), 4), _num(v.get("tia_uncertainty_mbqh"), 2),
+                     _num(v.get("residence_time_h")), _num(v.get("mean_dose_gy")), _num(v.get("dose_uncertainty_gy"), 2),
+                     _num(v.get("mean_dose_gy_voi_ldm")), _num(model_dose),
+                     _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy"))])
+    table = _table(["VOI", "role", "mass (g)", "model", "TIA (MBq h)", "u(TIA) (MBq h)", "residence time (h)",
+                    "mean dose, dose map (Gy)", "u(dose) (Gy)", "dose from VOI TIA, LDM (Gy)",
+                    "sphere / organ S-value dose (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)"],
+                   rows, left_columns=2)
+    method = escape(str(dosimetry.get("method", "")))
+    note = (f'<p class="meta">Dose map by {method}; "dose from VOI TIA" is 0.08532 Gy g/(MBq h) x TIA / mass '
+            "(with the VOI's partial-volume correction when one was chosen).</p>")
+    parts = ["<h2>Dosimetry: intra-arterial 177Lu cycle</h2>", f'<div class="charts">{"".join(charts)}</div>',
+             table, note]
+    voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]
+    parts.append(_warnings(voi_warnings + list(dosimetry.get("warnings", []))))
+    return "".join(parts)
+
+
+def _provenance(uptake: dict | None, dosimetry: dict | None, deidentify: bool) -> str:
+    rows = []
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
+        elif isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value):
+            rows.append([escape(prefix), ", ".join(_path(v, deidentify) for v in value)])
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(f"{prefix}[{i}]", item)
+        else:
+            rows.append([escape(prefix), _path(value, deidentify)])
+
+    if uptake and uptake.get("provenance"):
+        walk("uptake", uptake["provenance"])
+    if dosimetry and dosimetry.get("provenance"):
+        walk("dosimetry", dosimetry["provenance"])
+    table = _table(["item", "value"], rows, left_columns=2) if rows else "<p>No provenance recorded.</p>"
+    return f"<h2>Provenance</h2><p class='meta'>IAHepaticPRRT {escape(__version__)}</p>{table}"
+
+
+def render_report(uptake: dict | None = None, dosimetry: dict | None = None, patient: dict | None = None,
+                  deidentify: bool = False, dvh: dict | None = None, fitted_curves: dict | None = None,
+                  generated: datetime | None = None) -> str:
+    """The whole report as one HTML string.
+
+    ``uptake`` and ``dosimetry`` are the dictionaries written to uptake.json and dosimetry.json;
+    ``dvh`` maps a VOI name to (dose_gy list, volume_percent list); ``fitted_curves`` maps a VOI
+    name to (time_h list, activity_mbq list) sampled from its fitted model.
+    """
+    patient = patient or {}
+    generated = generated or datetime.now()
+    if deidentify:
+        who = "de-identified"
+    else:
+        who = " &middot; ".join(escape(str(patient[k])) for k in ("name", "id") if patient.get(k)) or "patient not named"
+    body = ["<h1>Intra-arterial versus intravenous PRRT: patient report</h1>",
+            f'<p class="meta">{who} &middot; generated {escape(generated.strftime("%Y-%m-%d %H:%M"))} '
+            f"&middot; IAHepaticPRRT {escape(__version__)}</p>",
+            _summary(uptake, dosimetry)]
+    if uptake:
+        body.append(_uptake_section(uptake, deidentify))
+    if dosimetry:
+        body.append(_dosimetry_section(dosimetry, dvh, fitted_curves))
+    body.append(_provenance(uptake, dosimetry, deidentify))
+    body.append('<div class="signoff"><b>Review and sign-off</b><br><br>Physician: <span>&nbsp;</span> '
+                'Medical physicist: <span>&nbsp;</span><br><br>Date: <span>&nbsp;</span> Signature: <span>&nbsp;</span>'
+                "<p class='meta'>Research software for a clinical trial; values must be reviewed before any clinical "
+                "decision.</p></div>")
+    title = "IAHepaticPRRT report" + ("" if deidentify or not patient.get("id") else f" {escape(str(patient['id']))}")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")

@@ -1,0 +1,196 @@
+"""One patient end to end, from a study manifest: uptake comparison, dosimetry, report.
+
+Everything is computed first; only then are the outputs written (each atomically), so a failing
+patient leaves no half-written folder of results. Outputs in OUT_DIR:
+
+- ``uptake/uptake.json``, ``uptake/uptake.csv`` (when the manifest has "uptake");
+- ``dosimetry/dosimetry.json``, ``dosimetry/dose.nrrd``, ``dosimetry/dvh.csv`` (with "dosimetry");
+- ``results.json``: patient ID, both result dictionaries, output paths, the manifest, the version;
+- ``report.html``: the self-contained patient report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..io.output_files import atomic_path, write_json
+from ..version import __version__
+from .manifest import Manifest, read_manifest
+
+#: Points per fitted curve drawn in the report.
+CURVE_POINTS = 120
+
+
+def output_folder_name(manifest_path) -> str:
+    """A file-system-safe folder name for a patient: its manifest's patient ID, else the file name."""
+    try:
+        manifest = read_manifest(manifest_path)
+        name = manifest.patient_id
+    except Exception:  # an unreadable manifest still gets a folder name for its error report
+        name = Path(manifest_path).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "patient"
+
+
+def summary_of(results: dict) -> dict:
+    """The few figures a user reads first: mean ratio, eligibility, cumulative doses, limits exceeded, outputs."""
+    uptake = results.get("uptake") or {}
+    dosimetry = results.get("dosimetry") or {}
+    limits = (dosimetry.get("limits") or {}).get("limits") or {}
+    return {
+        "patient_id": results["patient_id"],
+        "mean_enhancement_ratio": uptake.get("mean_enhancement_ratio"),
+        "eligible": uptake.get("eligible"),
+        "cumulative_doses_gy": {key: item.get("cumulative") for key, item in limits.items()},
+        "limits_exceeded": sorted(key for key, item in limits.items() if item.get("exceeded")),
+        "outputs": results["outputs"],
+    }
+
+
+def _uptake(manifest: Manifest):
+    from ..uptake.comparison import UptakeParameters, run_uptake
+    from ..uptake.suv import SuvOverrides
+
+    spec = manifest.data["uptake"]
+    parameters = UptakeParameters(metric=spec.get("metric", "suv_max"), threshold=spec.get("threshold", 3.0),
+                                  suv_type=spec.get("suv_type", "bw"))
+    routes = ("ia", "iv")
+    override_keys = ("weight_kg", "height_cm", "sex", "injected_mbq", "residual_mbq", "injection_time")
+    return run_uptake(
+        folders={r: spec[r]["pet"] for r in routes},
+        segmentation_paths={r: spec[r]["segmentation"] for r in routes},
+        parameters=parameters,
+        labels={r: spec[r].get("labels") for r in routes},
+        overrides={r: SuvOverrides(**{k: spec[r].get(k) for k in override_keys}) for r in routes},
+        series_uids={r: spec[r].get("series_uid") for r in routes},
+        mapping_path=spec.get("mapping"))
+
+
+def _dosimetry(manifest: Manifest):
+    from ..dosimetry.options import DosimetryOptions
+    from .dosimetry_run import run_dosimetry
+
+    spec = manifest.data["dosimetry"]
+    points = spec["time_points"]
+    times = [p.get("time_h") for p in points]
+    if any(t is not None for t in times) and any(t is None for t in times):
+        from ..errors import InputError
+
+        raise InputError("give time_h for every time point or for none", manifest.path, "dosimetry.time_points")
+    administration = spec.get("administration_time")
+    options = DosimetryOptions(
+        administered_mbq=spec["administered_mbq"],
+        administration_datetime=dt.datetime.fromisoformat(administration).replace(tzinfo=None) if administration else None,
+        residual_mbq=spec.get("residual_mbq", 0.0),
+        times_h=times if times[0] is not None else None,
+        calibration_cps_per_mbq=spec.get("calibration_cps_per_mbq"),
+        calibration_uncertainty_percent=spec.get("calibration_uncertainty_percent", 0.0),
+        method=spec.get("method", "ldm"), model=spec.get("model", "auto"),
+        registration=spec.get("registration", True),
+        partial_volume_fwhm_mm=spec.get("pvc_fwhm_mm"),
+        previous_cycles=_previous_cycles(spec.get("previous_cycles")),
+        kidney_risk_factors=spec.get("kidney_risk_factors", False))
+    cts = [p.get("ct") for p in points]
+    if any(cts) and not all(cts):
+        from ..errors import InputError
+
+        raise InputError("give a CT for every time point or for none", manifest.path, "dosimetry.time_points")
+    return run_dosimetry([p["spect"] for p in points], spec["segmentation"], options, spec.get("labels"),
+                         cts if all(cts) else None)
+
+
+def _previous_cycles(cycles):
+    """The manifest's previous cycles as dosimetry.limits expects them (None where a value is not given)."""
+    if not cycles:
+        return None
+    from ..dosimetry.limits import FIELDS
+
+    return [{"cycle": c.get("cycle", number), **{key: c.get(key) for key in FIELDS}}
+            for number, c in enumerate(cycles, start=1)]
+
+
+def _fitted_curves(result) -> dict:
+    """Each VOI's fitted model sampled for the report's plot (from 0 h to 1.2 x the last point)."""
+    curves = {}
+    for name, fit in result.fits.items():
+        times, _ = result.tacs.get(name, ([], []))
+        if len(times) == 0:
+            continue
+        t = np.linspace(0.0, 1.2 * float(np.max(times)), CURVE_POINTS)
+        try:
+            curves[name] = (t.tolist(), np.asarray(fit.activity_mbq(t), dtype=float).tolist())
+        except (ValueError, NotImplementedError):
+            continue
+    return curves
+
+
+def _dvh_percent(result) -> dict:
+    return {name: (np.asarray(levels, float).tolist(), (100.0 * np.asarray(fractions, float)).tolist())
+            for name, (levels, fractions) in result.dvh.items()}
+
+
+def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
+                generated: dt.datetime | None = None, progress=None) -> dict:
+    """Run one patient's manifest into ``output``; return the content of results.json.
+
+    ``progress(fraction, message)`` is called between steps (it may raise to cancel)."""
+    progress = progress or (lambda fraction, message: None)
+    manifest = read_manifest(manifest_path)
+    uptake_result = dosimetry_result = None
+    if "uptake" in manifest.data:
+        progress(0.0, "uptake: SUV and VOI statistics of both PET scans")
+        uptake_result, _ = _uptake(manifest)
+    if "dosimetry" in manifest.data:
+        progress(0.3, "dosimetry: time points, registration, kinetics, dose")
+        dosimetry_result = _dosimetry(manifest)
+    progress(0.9, "writing the results and the report")
+    report_settings = manifest.data.get("report", {})
+    results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),
+                                    report_settings.get("deidentify", False), manifest.patient_id,
+                                    str(manifest.path), generated)
+    progress(1.0, "done")
+    return results
+
+
+def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None, dosimetry_result,
+                          patient: dict | None = None, deidentify: bool = False, patient_id: str = "",
+                          manifest: str | None = None, generated: dt.datetime | None = None) -> dict:
+    """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the report and
+    results.json into ``output``; return the content of results.json. The report is rendered before
+    anything is written."""
+    from ..report.patient_report import render_report
+
+    patient = patient or {}
+    html = render_report(
+        uptake_result, dosimetry_result.report if dosimetry_result else None, patient, deidentify=deidentify,
+        dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
+        fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
+        generated=generated)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    outputs = {}
+    if uptake_result is not None:
+        from ..uptake.comparison import write_outputs as write_uptake
+
+        outputs["uptake"] = write_uptake(uptake_result, output / "uptake")
+    if dosimetry_result is not None:
+        from ..dosimetry.cycle import write_outputs as write_dosimetry
+
+        outputs["dosimetry"] = write_dosimetry(dosimetry_result, output / "dosimetry")
+    with atomic_path(output / "report.html") as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    outputs["report"] = str(output / "report.html")
+    results = {
+        "patient_id": patient_id or patient.get("id") or "",
+        "software_version": __version__,
+        "manifest": manifest,
+        "uptake": uptake_result,
+        "dosimetry": dosimetry_result.report if dosimetry_result else None,
+        "outputs": outputs,
+    }
+    write_json(output / "results.json", results)
+    return results
