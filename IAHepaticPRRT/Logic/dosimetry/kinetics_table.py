@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.text_files import open_text
 from ..version import __version__
 from . import kinetics
 from .lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H, LDM_GY_G_PER_MBQH
@@ -40,7 +41,7 @@ def read_tac_csv(path: str | os.PathLike) -> dict[str, dict]:
     if not path.is_file():
         raise InputError("TAC file not found", path)
     vois: dict[str, dict] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open_text(path, "TAC file") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED if c not in columns]
@@ -132,7 +133,7 @@ def run_kinetics(tac_csv, out_dir, administered_mbq: float, model: str = "auto",
                  calibration_uncertainty_percent: float = 0.0, activity_uncertainty_percent: float | None = None,
                  clamp: bool = True, trapezoid_start: str = "zero") -> dict:
     """Read, fit every VOI (all or nothing), then write OUT_DIR/kinetics.json; return a short summary."""
-    from ..io.output_files import write_json
+    from ..io.output_files import output_folder, write_json
 
     if not (math.isfinite(calibration_uncertainty_percent) and calibration_uncertainty_percent >= 0):
         raise InputError("calibration uncertainty must be >= 0 %", "--calibration-uncertainty-percent")
@@ -141,7 +142,8 @@ def run_kinetics(tac_csv, out_dir, administered_mbq: float, model: str = "auto",
                       activity_uncertainty_percent, clamp, trapezoid_start, str(tac_csv))
     report["input"] = str(tac_csv)
     path = Path(out_dir) / "kinetics.json"
-    write_json(path, report)
+    with output_folder(out_dir):
+        write_json(path, report)
     return {"output": str(path), "vois": [{"name": r["name"], "model": r.get("model"), "tia_mbqh": r.get("tia_mbqh"),
                                            "residence_time_h": r.get("residence_time_h")} for r in report["vois"]],
             "warnings": report["warnings"]}

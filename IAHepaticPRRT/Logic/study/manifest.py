@@ -27,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.text_files import read_json
 
 MANIFEST_VERSION = 1
 
@@ -153,12 +153,7 @@ def _check_object(value: dict, spec: dict, where: str, base: Path, source: Path)
 def read_manifest(path: str | os.PathLike) -> Manifest:
     """Read and validate a manifest; paths come back absolute."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("manifest not found", path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", path) from exc
+    raw = read_json(path, "manifest")
     if not isinstance(raw, dict):
         raise InputError("a manifest is a JSON object", path)
     data = _check_object(raw, _MANIFEST, "", path.parent.resolve(), path)

@@ -332,8 +332,7 @@ def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParame
     ``overrides`` (:class:`SuvOverrides`) and ``series_uids`` are keyed by route ("ia", "iv").
     Returns (the uptake.json content, the SUV results by route).
     """
-    from ..imaging.voi_roles import read_name_mapping
-    from ..io.segmentation_files import read_segmentation
+    from ..io.segmentation_files import read_name_mapping, read_segmentation
     from .suv import suv_from_folder
 
     parameters = parameters or UptakeParameters()
