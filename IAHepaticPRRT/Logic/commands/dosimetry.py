@@ -86,11 +86,14 @@ def options_from_args(args):
 
 def run(args) -> int:
     from ..dosimetry.cycle import write_outputs
+    from ..io.output_files import check_output_folder, output_folder
     from ..study.dosimetry_run import run_dosimetry
 
+    check_output_folder(args.output)
     options = options_from_args(args)
     result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
-    paths = write_outputs(result, args.output)
+    with output_folder(args.output):
+        paths = write_outputs(result, args.output)
     summary = {"outputs": paths, "vois": [
         {"name": v["name"], "tia_mbqh": v.get("tia_mbqh"), "residence_time_h": v.get("residence_time_h"),
          "mean_dose_gy": v.get("mean_dose_gy"), "dose_uncertainty_gy": v.get("dose_uncertainty_gy")}

@@ -29,7 +29,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..dosimetry.kinetics_table import run_kinetics
+    from ..io.output_files import check_output_folder
 
+    check_output_folder(args.output)
     summary = run_kinetics(args.tac_csv, args.output, args.administered_mbq, args.model, args.residual_mbq,
                            args.calibration_uncertainty_percent, args.activity_uncertainty_percent,
                            not args.no_clamp, args.trapezoid_start)

@@ -57,10 +57,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..io.output_files import to_json_text
-    from ..io.volume_files import write_volume
+    from ..io.output_files import check_output_file, to_json_text
+    from ..io.volume_files import VOLUME_SUFFIXES, write_volume
     from ..uptake.suv import suv_from_folder
 
+    check_output_file(args.output, VOLUME_SUFFIXES)
     result = suv_from_folder(args.folder, args.suv_type, overrides_from_args(args), args.series_uid)
     write_volume(result.volume, args.output)
     info = dict(result.info)

@@ -38,10 +38,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..io.output_files import to_json_text
+    from ..io.output_files import check_output_folder, output_folder, to_json_text
     from ..uptake.comparison import UptakeParameters, run_uptake, write_outputs
     from .suv import overrides_from_args
 
+    check_output_folder(args.output)
     parameters = UptakeParameters(metric=args.metric, threshold=args.threshold, suv_type=args.suv_type,
                                   organ_metric=args.organ_metric, pet_fwhm_mm=args.fwhm_mm)
     result, suv = run_uptake(
@@ -49,7 +50,8 @@ def run(args) -> int:
         parameters=parameters, labels={"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},
         overrides={route: overrides_from_args(args, route) for route in ("ia", "iv")},
         series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping)
-    outputs = write_outputs(result, args.output, suv if args.save_suv else None)
+    with output_folder(args.output):
+        outputs = write_outputs(result, args.output, suv if args.save_suv else None)
     summary = {key: result[key] for key in ("metric", "threshold", "mean_enhancement_ratio", "eligible",
                                             "target_lesions_in_mean", "warnings")}
     summary["outputs"] = outputs
