@@ -14,7 +14,7 @@ DESCRIPTION = (HELP + ". Each PET is converted to SUV from its own headers; each
 def add_arguments(parser) -> None:
     from ..uptake.comparison import DEFAULT_PET_FWHM_MM, METRICS, ORGAN_METRICS
     from ..uptake.suv_normalisers import SUV_TYPES
-    from .suv import add_override_arguments
+    from .suv import add_accept_argument, add_override_arguments
 
     parser.add_argument("--ia", required=True, help="DICOM folder of the intra-arterial (day 0) PET")
     parser.add_argument("--iv", required=True, help="DICOM folder of the intravenous (day 3) PET")
@@ -35,6 +35,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--save-suv", action="store_true", help="also write OUT/ia_suv.nrrd and OUT/iv_suv.nrrd")
     add_override_arguments(parser, "ia", "intra-arterial")
     add_override_arguments(parser, "iv", "intravenous")
+    add_accept_argument(parser)
 
 
 def run(args) -> int:

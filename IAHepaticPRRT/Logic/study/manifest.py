@@ -35,12 +35,14 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io.text_files import read_json
+from ..sanity import CHECKS
 
 MANIFEST_VERSION = 1
 
 # Field specifications: name -> (kind, required). Kinds: "path" (file or folder that must exist),
 # "str", "number" (finite float), "positive", "nonnegative", "bool", "datetime" (ISO 8601),
-# a tuple of allowed strings, or a nested spec (dict) / [spec] for a list of objects.
+# "checks" (a list of plausibility-check names), a tuple of allowed strings, or a nested spec (dict) /
+# [spec] for a list of objects.
 _SCAN = {
     "pet": ("path", True), "segmentation": ("path", True), "labels": ("path", False),
     "series_uid": ("str", False), "weight_kg": ("positive", False), "height_cm": ("positive", False),
@@ -70,7 +72,7 @@ _PATIENT = {"id": ("str", False), "name": ("str", False)}
 _REPORT = {"deidentify": ("bool", False)}
 _MANIFEST = {
     "manifest_version": ("positive", True), "patient": (_PATIENT, False), "uptake": (_UPTAKE, False),
-    "dosimetry": (_DOSIMETRY, False), "report": (_REPORT, False),
+    "dosimetry": (_DOSIMETRY, False), "report": (_REPORT, False), "accept": ("checks", False),
 }
 
 
@@ -131,6 +133,14 @@ def _check(value, kind, where: str, base: Path, source: Path):
         if kind == "nonnegative" and value < 0:
             raise InputError("must not be negative", source, where)
         return float(value) if isinstance(value, float) else value
+    if kind == "checks":  # plausibility checks accepted by name (sanity.CHECKS)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError("expected a list of check names", source, where)
+        unknown = sorted(set(value) - set(CHECKS))
+        if unknown:
+            raise InputError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}", source,
+                             where)
+        return sorted(set(value))
     raise AssertionError(kind)
 
 

@@ -74,7 +74,8 @@ def _uptake(manifest: Manifest):
         segmentation_paths={r: spec[r]["segmentation"] for r in routes},
         parameters=parameters,
         labels={r: spec[r].get("labels") for r in routes},
-        overrides={r: SuvOverrides(**{k: spec[r].get(k) for k in override_keys}) for r in routes},
+        overrides={r: SuvOverrides(**{k: spec[r].get(k) for k in override_keys},
+                                   accept=frozenset(manifest.data.get("accept", ()))) for r in routes},
         series_uids={r: spec[r].get("series_uid") for r in routes},
         mapping_path=spec.get("mapping"))
 
@@ -102,7 +103,8 @@ def _dosimetry(manifest: Manifest):
         registration=spec.get("registration", True),
         partial_volume_fwhm_mm=spec.get("pvc_fwhm_mm"),
         previous_cycles=_previous_cycles(spec.get("previous_cycles")),
-        kidney_risk_factors=spec.get("kidney_risk_factors", False))
+        kidney_risk_factors=spec.get("kidney_risk_factors", False),
+        accept=frozenset(manifest.data.get("accept", ())))
     cts = [p.get("ct") for p in points]
     if any(cts) and not all(cts):
         from ..errors import InputError
