@@ -151,11 +151,17 @@ def test_same_seed_gives_byte_identical_files_from_the_command_line(tmp_path_fac
     hashes = _hashes(first)
     assert len(hashes) > 500
     assert _hashes(tmp_path / "again") == hashes
-    # a non-empty output folder is refused (exit 2) and left untouched
-    assert main(["phantom", str(tmp_path / "again"), "--small"]) == 2
-    assert "not empty" in capsys.readouterr().err
+    # The project's own previous output is replaced by the new one (here identical, same seed) ...
+    assert main(["phantom", str(tmp_path / "again"), "--small", "--seed", "1"]) == 0
     assert _hashes(tmp_path / "again") == hashes
-    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    # ... but a folder holding a file the project did not write is refused (exit 2) and left untouched.
+    foreign = tmp_path / "theirs"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("a colleague's file")
+    assert main(["phantom", str(foreign), "--small"]) == 2
+    assert "did not write (notes.txt)" in capsys.readouterr().err
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "theirs"]  # nothing left beside them
 
 
 def test_noise_is_unbiased_with_a_clinical_coefficient_of_variation(tmp_path_factory):

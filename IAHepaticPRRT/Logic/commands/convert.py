@@ -15,8 +15,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..io.dicom_series import read_series
-    from ..io.volume_files import write_volume
+    from ..io.output_files import check_output_file
+    from ..io.volume_files import VOLUME_SUFFIXES, write_volume
 
+    check_output_file(args.output, VOLUME_SUFFIXES)
     series = read_series(args.folder, series_uid=args.series_uid)
     write_volume(series.volume, args.output)
     summary = dict(series.volume.metadata)

@@ -62,6 +62,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kidney-risk-factors", action="store_true", help="use the kidney BED limit 28 Gy (not 40)")
     parser.add_argument("--phantom-sex", choices=("male", "female"), help="organ S-value phantom (default PatientSex)")
     parser.add_argument("--no-clamp", action="store_true", help="let rates go below the physical decay constant")
+    from .suv import add_accept_argument
+
+    add_accept_argument(parser)
 
 
 def options_from_args(args):
@@ -81,16 +84,20 @@ def options_from_args(args):
         partial_volume_fwhm_mm=args.pvc_fwhm_mm,
         ct_calibration=read_calibration(args.ct_calibration) if args.ct_calibration else DEFAULT_CALIBRATION,
         previous_cycles=read_previous_cycles(args.previous_cycles) if args.previous_cycles else None,
-        kidney_risk_factors=args.kidney_risk_factors, phantom_sex=args.phantom_sex)
+        kidney_risk_factors=args.kidney_risk_factors, phantom_sex=args.phantom_sex,
+        accept=frozenset(args.accept))
 
 
 def run(args) -> int:
     from ..dosimetry.cycle import write_outputs
+    from ..io.output_files import check_output_folder, output_folder
     from ..study.dosimetry_run import run_dosimetry
 
+    check_output_folder(args.output)
     options = options_from_args(args)
     result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
-    paths = write_outputs(result, args.output)
+    with output_folder(args.output):
+        paths = write_outputs(result, args.output)
     summary = {"outputs": paths, "vois": [
         {"name": v["name"], "tia_mbqh": v.get("tia_mbqh"), "residence_time_h": v.get("residence_time_h"),
          "mean_dose_gy": v.get("mean_dose_gy"), "dose_uncertainty_gy": v.get("dose_uncertainty_gy")}

@@ -14,6 +14,9 @@ def add_arguments(parser) -> None:
 
     parser.add_argument("tac_csv", help="CSV with columns voi,time_h,activity_mbq[,mass_g][,activity_uncertainty_mbq]")
     parser.add_argument("-o", "--output", required=True, help="output folder (created)")
+    from .suv import add_accept_argument
+
+    add_accept_argument(parser)
     parser.add_argument("--administered-mbq", type=float, required=True, help="administered activity (MBq)")
     parser.add_argument("--residual-mbq", type=float, default=0.0, help="residual activity left in syringe/lines (MBq)")
     parser.add_argument("--model", default="auto", choices=MODEL_CHOICES, help="kinetic model (default auto)")
@@ -29,9 +32,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..dosimetry.kinetics_table import run_kinetics
+    from ..io.output_files import check_output_folder
 
+    check_output_folder(args.output)
     summary = run_kinetics(args.tac_csv, args.output, args.administered_mbq, args.model, args.residual_mbq,
                            args.calibration_uncertainty_percent, args.activity_uncertainty_percent,
-                           not args.no_clamp, args.trapezoid_start)
+                           not args.no_clamp, args.trapezoid_start, frozenset(args.accept))
     print(json.dumps(summary, indent=2))
     return 0

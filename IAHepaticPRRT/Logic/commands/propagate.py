@@ -34,16 +34,15 @@ def run(args) -> int:
 
     from ..imaging.transforms import inverse
     from ..io.image_input import read_image
-    from ..io.output_files import to_json_text, write_json
+    from ..io.output_files import check_output_file, files_together, to_json_text, write_json
     from ..io.segmentation_files import read_segmentation, write_seg_nrrd
     from ..io.transform_files import read_transform
     from ..registration.propagation import compare_with_target, propagate_segmentation
 
     start = time.perf_counter()
-    if not args.output.lower().endswith(".seg.nrrd"):
-        from ..errors import InputError
-
-        raise InputError("the output file name must end with .seg.nrrd", args.output, "-o")
+    check_output_file(args.output, (".seg.nrrd",))
+    if args.summary:
+        check_output_file(args.summary, (".json",), "--summary")
     segmentation = read_segmentation(args.segmentation, args.labels)
     transform = read_transform(args.transform)
     if args.inverse:
@@ -61,8 +60,9 @@ def run(args) -> int:
         if not rows:
             summary["warnings"].append("no segment of --target-seg has the name of a propagated segment")
     summary["elapsed_s"] = time.perf_counter() - start
-    write_seg_nrrd(result.segmentation, args.output)
-    if args.summary:
-        write_json(args.summary, summary)
+    with files_together() as stage:
+        write_seg_nrrd(result.segmentation, stage(args.output))
+        if args.summary:
+            write_json(stage(args.summary), summary)
     print(to_json_text(summary), end="")
     return 0

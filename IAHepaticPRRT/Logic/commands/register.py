@@ -86,14 +86,18 @@ def run(args) -> int:
 
     from ..errors import InputError
     from ..io.image_input import read_image
-    from ..io.output_files import to_json_text, write_json
+    from ..io.output_files import check_output_file, files_together, to_json_text, write_json
     from ..io.transform_files import TRANSFORM_SUFFIXES, write_transform
     from ..registration.register import refine_affine, register_deformable, register_multimodal, register_rigid
 
     start = time.perf_counter()
-    if not args.output.lower().endswith(TRANSFORM_SUFFIXES):
-        raise InputError(f"the transform file name must end with one of {', '.join(TRANSFORM_SUFFIXES)}", args.output,
-                         "-o")
+    check_output_file(args.output, TRANSFORM_SUFFIXES)
+    if args.resampled:
+        from ..io.volume_files import VOLUME_SUFFIXES
+
+        check_output_file(args.resampled, VOLUME_SUFFIXES, "--resampled")
+    if args.summary:
+        check_output_file(args.summary, (".json",), "--summary")
     if args.deformable and args.mri:
         raise InputError("deformable MRI-to-CT registration is not offered (rigid or --affine only)", "--deformable")
     if bool(args.landmarks_fixed) != bool(args.landmarks_moving):
@@ -141,13 +145,14 @@ def run(args) -> int:
                                     default_value=-1000.0 if moving.unit == "HU" else 0.0)
     summary["elapsed_s"] = time.perf_counter() - start
     # Everything computed: now write (a failure above leaves no output behind).
-    write_transform(result.transform, args.output)
-    if resampled is not None:
-        from ..io.volume_files import write_volume
+    with files_together() as stage:
+        write_transform(result.transform, stage(args.output))
+        if resampled is not None:
+            from ..io.volume_files import write_volume
 
-        write_volume(resampled, args.resampled)
-        summary["resampled_file"] = str(args.resampled)
-    if args.summary:
-        write_json(args.summary, summary)
+            write_volume(resampled, stage(args.resampled))
+            summary["resampled_file"] = str(args.resampled)
+        if args.summary:
+            write_json(stage(args.summary), summary)
     print(to_json_text(summary), end="")
     return 0

@@ -36,6 +36,15 @@ def add_override_arguments(parser, prefix: str = "", route: str = "") -> None:
                         help=f"SeriesInstanceUID of the PET series{of} when its folder holds several")
 
 
+def add_accept_argument(parser) -> None:
+    """``--accept CHECK`` (repeatable): a plausibility check a real site may trip (docs/physics.md section 20)."""
+    from ..sanity import CHECKS
+
+    parser.add_argument("--accept", action="append", default=[], metavar="CHECK", choices=sorted(CHECKS),
+                        help="use a value that a plausibility check refuses, with a warning in the results "
+                             f"(repeatable; one of {', '.join(sorted(CHECKS))})")
+
+
 def overrides_from_args(args, prefix: str = ""):
     from ..uptake.suv import SuvOverrides
 
@@ -44,7 +53,7 @@ def overrides_from_args(args, prefix: str = ""):
         weight_kg=getattr(args, f"{dest}weight_kg"), height_cm=getattr(args, f"{dest}height_cm"),
         sex=getattr(args, f"{dest}sex"), injected_mbq=getattr(args, f"{dest}injected_mbq"),
         residual_mbq=getattr(args, f"{dest}residual_mbq"), injection_time=getattr(args, f"{dest}injection_time"),
-        half_life_s=getattr(args, f"{dest}half_life_s"))
+        half_life_s=getattr(args, f"{dest}half_life_s"), accept=frozenset(getattr(args, "accept", ()) or ()))
 
 
 def add_arguments(parser) -> None:
@@ -54,13 +63,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, help="output SUV volume (.nrrd, .nii.gz), float32")
     parser.add_argument("--suv-type", default="bw", choices=SUV_TYPES, help="SUV normalisation (default bw)")
     add_override_arguments(parser)
+    add_accept_argument(parser)
 
 
 def run(args) -> int:
-    from ..io.output_files import to_json_text
-    from ..io.volume_files import write_volume
+    from ..io.output_files import check_output_file, to_json_text
+    from ..io.volume_files import VOLUME_SUFFIXES, write_volume
     from ..uptake.suv import suv_from_folder
 
+    check_output_file(args.output, VOLUME_SUFFIXES)
     result = suv_from_folder(args.folder, args.suv_type, overrides_from_args(args), args.series_uid)
     write_volume(result.volume, args.output)
     info = dict(result.info)

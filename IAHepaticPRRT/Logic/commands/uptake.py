@@ -14,7 +14,7 @@ DESCRIPTION = (HELP + ". Each PET is converted to SUV from its own headers; each
 def add_arguments(parser) -> None:
     from ..uptake.comparison import DEFAULT_PET_FWHM_MM, METRICS, ORGAN_METRICS
     from ..uptake.suv_normalisers import SUV_TYPES
-    from .suv import add_override_arguments
+    from .suv import add_accept_argument, add_override_arguments
 
     parser.add_argument("--ia", required=True, help="DICOM folder of the intra-arterial (day 0) PET")
     parser.add_argument("--iv", required=True, help="DICOM folder of the intravenous (day 3) PET")
@@ -35,13 +35,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--save-suv", action="store_true", help="also write OUT/ia_suv.nrrd and OUT/iv_suv.nrrd")
     add_override_arguments(parser, "ia", "intra-arterial")
     add_override_arguments(parser, "iv", "intravenous")
+    add_accept_argument(parser)
 
 
 def run(args) -> int:
-    from ..io.output_files import to_json_text
+    from ..io.output_files import check_output_folder, output_folder, to_json_text
     from ..uptake.comparison import UptakeParameters, run_uptake, write_outputs
     from .suv import overrides_from_args
 
+    check_output_folder(args.output)
     parameters = UptakeParameters(metric=args.metric, threshold=args.threshold, suv_type=args.suv_type,
                                   organ_metric=args.organ_metric, pet_fwhm_mm=args.fwhm_mm)
     result, suv = run_uptake(
@@ -49,7 +51,8 @@ def run(args) -> int:
         parameters=parameters, labels={"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},
         overrides={route: overrides_from_args(args, route) for route in ("ia", "iv")},
         series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping)
-    outputs = write_outputs(result, args.output, suv if args.save_suv else None)
+    with output_folder(args.output):
+        outputs = write_outputs(result, args.output, suv if args.save_suv else None)
     summary = {key: result[key] for key in ("metric", "threshold", "mean_enhancement_ratio", "eligible",
                                             "target_lesions_in_mean", "warnings")}
     summary["outputs"] = outputs

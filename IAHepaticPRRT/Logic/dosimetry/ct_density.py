@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.text_files import open_text
 
 #: Water-equivalent density used when no CT is given (g/mL).
 WATER_EQUIVALENT_DENSITY_G_PER_ML = 1.0
@@ -75,7 +76,7 @@ def read_calibration(path: str | os.PathLike) -> DensityCalibration:
     if not path.is_file():
         raise InputError("CT density calibration file not found", path)
     points = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open_text(path, "CT density calibration file") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"hu", "density_g_per_ml"} <= {c.strip() for c in reader.fieldnames}:
             raise InputError("expected columns hu,density_g_per_ml", path, "header")

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.text_files import open_text
 from ..version import __version__
 from . import kinetics
+from .conservation import check_administered_activity, check_tia
 from .lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H, LDM_GY_G_PER_MBQH
 
 REQUIRED = ("voi", "time_h", "activity_mbq")
@@ -40,7 +42,7 @@ def read_tac_csv(path: str | os.PathLike) -> dict[str, dict]:
     if not path.is_file():
         raise InputError("TAC file not found", path)
     vois: dict[str, dict] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open_text(path, "TAC file") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED if c not in columns]
@@ -74,8 +76,9 @@ def read_tac_csv(path: str | os.PathLike) -> dict[str, dict]:
 
 def fit_vois(vois: dict, administered_mbq: float, model: str = "auto", residual_mbq: float = 0.0,
              calibration_uncertainty_percent: float = 0.0, activity_uncertainty_percent: float | None = None,
-             clamp: bool = True, trapezoid_start: str = "zero", source=None) -> dict:
-    """Fit every VOI; per-VOI problems that leave the others valid become warnings."""
+             clamp: bool = True, trapezoid_start: str = "zero", source=None, accept=frozenset()) -> dict:
+    """Fit every VOI; per-VOI problems that leave the others valid become warnings. A VOI holding more
+    activity than was administered stops the whole table (a unit slip, :mod:`.conservation`)."""
     if not (math.isfinite(administered_mbq) and administered_mbq > 0):
         raise InputError(f"administered activity must be positive, got {administered_mbq}", "--administered-mbq")
     if not (math.isfinite(residual_mbq) and 0 <= residual_mbq < administered_mbq):
@@ -84,6 +87,7 @@ def fit_vois(vois: dict, administered_mbq: float, model: str = "auto", residual_
         raise InputError("activity uncertainty must be > 0 %", "--activity-uncertainty-percent")
     net = administered_mbq - residual_mbq
     rows, warnings = [], []
+    check_administered_activity(administered_mbq, "--administered-mbq", accept, warnings)
     for name, entry in vois.items():
         t = np.asarray(entry["time_h"], dtype=float)
         a = np.asarray(entry["activity_mbq"], dtype=float)
@@ -116,6 +120,7 @@ def fit_vois(vois: dict, administered_mbq: float, model: str = "auto", residual_
             row["dose_uncertainty_gy"] = None if tia_u is None else LDM_GY_G_PER_MBQH * tia_u / entry["mass_g"]
         row["warnings"].extend(fit.warnings)
         warnings.extend(f"{name}: {w}" for w in fit.warnings)
+        check_tia(name, fit.tia_mbqh, net, source, accept, warnings)
     return {
         "software": {"name": "IAHepaticPRRT", "version": __version__},
         "administered_activity_mbq": administered_mbq, "residual_activity_mbq": residual_mbq,
@@ -130,18 +135,19 @@ def fit_vois(vois: dict, administered_mbq: float, model: str = "auto", residual_
 
 def run_kinetics(tac_csv, out_dir, administered_mbq: float, model: str = "auto", residual_mbq: float = 0.0,
                  calibration_uncertainty_percent: float = 0.0, activity_uncertainty_percent: float | None = None,
-                 clamp: bool = True, trapezoid_start: str = "zero") -> dict:
+                 clamp: bool = True, trapezoid_start: str = "zero", accept=frozenset()) -> dict:
     """Read, fit every VOI (all or nothing), then write OUT_DIR/kinetics.json; return a short summary."""
-    from ..io.output_files import write_json
+    from ..io.output_files import output_folder, write_json
 
     if not (math.isfinite(calibration_uncertainty_percent) and calibration_uncertainty_percent >= 0):
         raise InputError("calibration uncertainty must be >= 0 %", "--calibration-uncertainty-percent")
     vois = read_tac_csv(tac_csv)
     report = fit_vois(vois, administered_mbq, model, residual_mbq, calibration_uncertainty_percent,
-                      activity_uncertainty_percent, clamp, trapezoid_start, str(tac_csv))
+                      activity_uncertainty_percent, clamp, trapezoid_start, str(tac_csv), accept)
     report["input"] = str(tac_csv)
     path = Path(out_dir) / "kinetics.json"
-    write_json(path, report)
+    with output_folder(out_dir):
+        write_json(path, report)
     return {"output": str(path), "vois": [{"name": r["name"], "model": r.get("model"), "tia_mbqh": r.get("tia_mbqh"),
                                            "residence_time_h": r.get("residence_time_h")} for r in report["vois"]],
             "warnings": report["warnings"]}

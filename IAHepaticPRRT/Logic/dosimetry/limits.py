@@ -15,13 +15,12 @@ formula), with a warning.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.text_files import read_csv_dicts, read_json
 
 KIDNEY_DOSE_LIMIT_GY = 23.0
 KIDNEY_BED_LIMIT_GY = 40.0
@@ -34,23 +33,17 @@ FIELDS = ("kidney_dose_gy", "kidney_bed_gy", "bone_marrow_dose_gy")
 def read_previous_cycles(path: str | os.PathLike) -> list[dict]:
     """Rows {cycle, kidney_dose_gy, kidney_bed_gy, bone_marrow_dose_gy} (None where not given)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("previous cycles file not found", path)
     if path.suffix.lower() == ".json":
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc})", path) from exc
+        rows = read_json(path, "previous cycles file")
         if isinstance(rows, dict):
             rows = rows.get("cycles", [])
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise InputError("expected a list of objects (one per cycle)", path)
     else:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not set(FIELDS) & {c.strip() for c in reader.fieldnames}:
-                raise InputError(f"expected columns cycle and any of {', '.join(FIELDS)}", path, "header")
-            rows = [{k.strip(): v for k, v in row.items() if k} for row in reader]
+        header, dict_rows = read_csv_dicts(path, "previous cycles file")
+        if not header or not set(FIELDS) & {c.strip() for c in header if c}:
+            raise InputError(f"expected columns cycle and any of {', '.join(FIELDS)}", path, "header")
+        rows = [{k.strip(): v for k, v in row.items() if k} for row in dict_rows]
     cycles = []
     for number, row in enumerate(rows, start=1):
         entry = {"cycle": row.get("cycle", number)}

@@ -37,6 +37,8 @@ class DosimetryOptions:
     previous_cycles: list | None = None
     kidney_risk_factors: bool = False
     phantom_sex: str | None = None
+    #: Plausibility checks the user accepts by name (docs/physics.md section 20; sanity.CHECKS).
+    accept: frozenset = frozenset()
 
     def validate(self) -> None:
         if not (math.isfinite(self.administered_mbq) and self.administered_mbq > 0):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.text_files import open_text
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def read_recovery_table(path: str | os.PathLike) -> RecoveryTable:
     if not path.is_file():
         raise InputError("recovery-coefficient table not found", path)
     rows = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open_text(path, "recovery-coefficient table") as f:
         reader = csv.DictReader(f)
         columns = {c.strip() for c in (reader.fieldnames or [])}
         if not {"volume_ml", "rc"} <= columns:

@@ -7,12 +7,8 @@ ignores case and extra spaces. A mapping file renames a site's own names to thes
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import InputError
 
@@ -67,32 +63,6 @@ def role_of(name: str) -> VoiRole:
     if key in ORGANS:
         return VoiRole(name, ORGAN, organ=ORGANS[key])
     return VoiRole(name, OTHER)
-
-
-def read_name_mapping(path: str | os.PathLike) -> dict[str, str]:
-    """Read a renaming file: JSON ``{"site name": "default name"}`` or CSV rows ``site name,default name``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("mapping file not found", path)
-    if path.suffix.lower() == ".json":
-        try:
-            mapping = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc})", path) from exc
-        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-            raise InputError("expected an object of name: name pairs", path)
-        return mapping
-    mapping = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        for number, row in enumerate(csv.reader(f), start=1):
-            if not row or row[0].strip().startswith("#"):
-                continue
-            if len(row) != 2:
-                raise InputError(f"line {number}: expected 'site name,default name'", path)
-            if number == 1 and [c.strip().lower() for c in row] in (["from", "to"], ["name", "default"]):
-                continue
-            mapping[row[0].strip()] = row[1].strip()
-    return mapping
 
 
 def apply_mapping(names: list[str], mapping: dict[str, str] | None) -> dict[str, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..sanity import finite
 from ..imaging.grid import Grid
 from ..imaging.volume import Volume
 
@@ -216,7 +217,24 @@ def slice_geometry(datasets: list, files: list[Path]) -> tuple[Grid, np.ndarray]
     return grid, order
 
 
-def _slice_values(ds, path: Path) -> np.ndarray:
+def rescale_parameters(ds, path: Path, slope_expected: bool) -> tuple[float, float]:
+    """RescaleSlope and RescaleIntercept of one slice. A slope of 0 or below, or missing in one slice
+    of a series whose other slices have one, is refused: taken as 1 it gave a plausible wrong image."""
+    slope_value = ds.get("RescaleSlope")
+    if slope_value is None or str(slope_value).strip() == "":
+        if slope_expected:
+            raise InputError("RescaleSlope is missing in this slice but present in the others of the series", path,
+                             "RescaleSlope (0028,1053)")
+        slope = 1.0
+    else:
+        slope = finite(slope_value, path, "RescaleSlope (0028,1053)")
+    intercept_value = ds.get("RescaleIntercept")
+    intercept = 0.0 if intercept_value is None or str(intercept_value).strip() == "" else \
+        finite(intercept_value, path, "RescaleIntercept (0028,1052)", positive=False)
+    return slope, intercept
+
+
+def _slice_values(ds, path: Path, slope_expected: bool = False) -> np.ndarray:
     try:
         pixels = ds.pixel_array
     except Exception as exc:
@@ -225,8 +243,7 @@ def _slice_values(ds, path: Path) -> np.ndarray:
     if pixels.ndim != 2:
         raise InputError("expected one frame per file; multi-frame images are read by the SPECT reader", path,
                          "NumberOfFrames (0028,0008)")
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    slope, intercept = rescale_parameters(ds, path, slope_expected)
     return pixels.astype(np.float64) * slope + intercept
 
 
@@ -245,9 +262,10 @@ def read_series(folder: str | os.PathLike, series_uid: str | None = None,
     headers = [_dcmread(p, stop_before_pixels=True) for p in files]
     grid, order = slice_geometry(headers, files)
     array = np.empty(grid.shape_kji, dtype=dtype)
+    slope_expected = any(str(h.get("RescaleSlope", "")).strip() for h in headers)
     for k, index in enumerate(order):
         ds = _dcmread(files[index], stop_before_pixels=False)
-        array[k] = _slice_values(ds, files[index])
+        array[k] = _slice_values(ds, files[index], slope_expected)
     if not np.all(np.isfinite(array)):
         raise InputError("non-finite voxel values after rescale", files[0], "RescaleSlope (0028,1053)")
     sorted_headers = [headers[i] for i in order]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,55 @@ _TYPE_NAMES = {np.dtype(np.uint8): "unsigned char", np.dtype(np.uint16): "unsign
                np.dtype(np.int16): "short", np.dtype(np.int32): "int"}
 
 
-def _vector(text: str) -> np.ndarray | None:
+#: A segmentation grid larger than this on any axis is not a patient (mm).
+MAX_EXTENT_MM = 3000.0
+#: Voxels in one segmentation grid (all layers): above this the file is refused before any data is
+#: decompressed (a 1024 x 1024 x 1024 CT grid is 1.07e9 voxels; real segmentations are far smaller).
+MAX_VOXELS = 2 ** 30
+#: Deflate cannot expand data by more than about 1032:1 (RFC 1951: 258 bytes per 2-bit code at
+#: best); a header declaring more than that was not written from this file's data.
+MAX_DEFLATE_RATIO = 1100
+
+
+def _vector(text: str, path: Path, field: str) -> np.ndarray | None:
     text = text.strip()
     if text == "none":
         return None
-    return np.array([float(v) for v in text.strip("()").split(",")])
+    try:
+        values = np.array([float(v) for v in text.strip("()").split(",")])
+    except ValueError:
+        raise InputError(f"'{text}' is not a vector of numbers", path, field) from None
+    if values.shape != (3,) or not np.all(np.isfinite(values)):
+        raise InputError(f"'{text}' is not a finite 3-D vector", path, field)
+    return values
+
+
+def _sizes(text: str, path: Path, dimension_text: str) -> list[int]:
+    try:
+        sizes = [int(v) for v in text.split()]
+        dimension = int(dimension_text)
+    except ValueError:
+        raise InputError(f"sizes '{text}' or dimension '{dimension_text}' are not integers", path, "sizes") from None
+    if len(sizes) != dimension:
+        raise InputError(f"{len(sizes)} sizes for dimension {dimension}", path, "sizes")
+    if any(n < 1 for n in sizes):
+        raise InputError(f"sizes must be positive, got '{text}'", path, "sizes")
+    return sizes
+
+
+def _gunzip(data: bytes, expected: int, path: Path) -> bytes:
+    """Decompress at most ``expected`` bytes (a file holding more or less than it declares is corrupt)."""
+    if expected > MAX_DEFLATE_RATIO * max(len(data), 1):
+        raise InputError(f"the header declares {expected / 2 ** 20:.0f} MB of voxels, more than {len(data) / 2 ** 20:.2f} "
+                         "MB of gzip data can hold: corrupt or not this file's header", path, "sizes")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, expected)
+    except zlib.error as exc:
+        raise InputError(f"corrupt gzip data ({exc})", path, "encoding") from None
+    if len(out) < expected:
+        raise InputError(f"truncated data: {len(out)} bytes for {expected} declared", path, "sizes")
+    return out
 
 
 def read_nrrd(path: str | os.PathLike) -> tuple[np.ndarray, dict, dict]:
@@ -44,6 +89,9 @@ def read_nrrd(path: str | os.PathLike) -> tuple[np.ndarray, dict, dict]:
     Returns ``(array, fields, key_values)``: the array indexed [k, j, i] (or [k, j, i, layer] for a
     leading list axis), the standard fields, and the ``key:=value`` pairs. Geometry is returned in
     ``fields["space directions"]`` / ``fields["space origin"]`` converted to LPS.
+
+    Every header field is checked, and the declared grid against the data's size, before anything
+    is decompressed or allocated: a malformed or absurd header is one :class:`InputError`.
     """
     path = Path(path)
     try:
@@ -79,34 +127,45 @@ def read_nrrd(path: str | os.PathLike) -> tuple[np.ndarray, dict, dict]:
     dtype = np.dtype(dtype)
     if dtype.itemsize > 1:
         endian = fields.get("endian", "little")
+        if endian not in ("little", "big"):
+            raise InputError(f"unknown endian '{endian}'", path, "endian")
         dtype = dtype.newbyteorder("<" if endian == "little" else ">")
-    sizes = [int(v) for v in fields["sizes"].split()]
+    sizes = _sizes(fields["sizes"], path, fields["dimension"])
     encoding = fields["encoding"]
-    if encoding in ("gzip", "gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"corrupt gzip data ({exc})", path, "encoding") from exc
-    elif encoding != "raw":
+    if encoding not in ("gzip", "gz", "raw"):
         raise InputError(f"unsupported NRRD encoding '{encoding}'", path, "encoding")
-    count = int(np.prod(sizes))
-    if len(data) < count * dtype.itemsize:
-        raise InputError(f"truncated data: {len(data)} bytes for {count} voxels", path, "sizes")
-    array = np.frombuffer(data[: count * dtype.itemsize], dtype=dtype).reshape(sizes[::-1]).astype(dtype.newbyteorder("="))
     # Geometry: find the three spatial axes ('none' direction marks a list axis).
     directions_text = re.findall(r"\([^)]*\)|none", fields.get("space directions", ""))
-    directions = [_vector(t) for t in directions_text]
+    directions = [_vector(t, path, "space directions") for t in directions_text]
     space = fields.get("space", "left-posterior-superior").lower()
-    flip = np.array([-1.0, -1.0, 1.0]) if space in ("right-anterior-superior", "ras") else np.ones(3)
     if space not in ("left-posterior-superior", "lps", "right-anterior-superior", "ras"):
         raise InputError(f"unsupported NRRD space '{space}'", path, "space")
+    flip = np.array([-1.0, -1.0, 1.0]) if space in ("right-anterior-superior", "ras") else np.ones(3)
     spatial = [d for d in directions if d is not None]
-    if len(spatial) != 3:
-        raise InputError("expected three spatial axes", path, "space directions")
+    if len(spatial) != 3 or len(directions) != len(sizes):
+        raise InputError("expected three spatial axes (and one direction per axis)", path, "space directions")
     # A leading list axis is the fastest-varying one, so numpy order is already [k, j, i, layer].
     if not (directions and directions[0] is None) and len(sizes) != 3:
         raise InputError(f"unexpected dimension {len(sizes)}", path, "dimension")
-    origin = _vector(fields.get("space origin", "(0,0,0)"))
+    spatial_sizes = [n for n, d in zip(sizes, directions) if d is not None]
+    extents = [n * float(np.linalg.norm(d)) for n, d in zip(spatial_sizes, spatial)]
+    if max(extents) > MAX_EXTENT_MM or min(float(np.linalg.norm(d)) for d in spatial) == 0:
+        raise InputError(f"a grid of {' x '.join(f'{e:.0f}' for e in extents)} mm is not a patient's", path,
+                         "sizes, space directions")
+    count = int(np.prod(sizes, dtype=np.int64))
+    if count > MAX_VOXELS:
+        raise InputError(f"{count:.3g} voxels is more than any segmentation grid ({MAX_VOXELS:.3g})", path, "sizes")
+    origin = _vector(fields.get("space origin", "(0,0,0)"), path, "space origin")
+    if origin is None:
+        raise InputError("the origin is 'none'", path, "space origin")
+    expected = count * dtype.itemsize
+    if encoding in ("gzip", "gz"):
+        data = _gunzip(data, expected, path)
+    elif len(data) < expected:
+        raise InputError(f"truncated data: {len(data)} bytes for {count} voxels", path, "sizes")
+    array = np.frombuffer(data, dtype=dtype, count=count).reshape(sizes[::-1])
+    if not dtype.isnative:
+        array = array.astype(dtype.newbyteorder("="))
     fields["space directions"] = np.column_stack([d * flip for d in spatial])  # columns i, j, k
     fields["space origin"] = origin * flip
     return array, fields, key_values

@@ -19,6 +19,7 @@ from ..imaging.grid import Grid
 from ..imaging.segmentation import Segmentation
 from .nrrd import read_nrrd, write_nrrd
 from .output_files import write_csv
+from .text_files import open_text, read_csv_rows, read_json
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -28,7 +29,7 @@ def read_labels_csv(path: str | os.PathLike) -> dict[int, str]:
     if not path.is_file():
         raise InputError("labels file not found", path)
     labels: dict[int, str] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open_text(path, "labels file") as f:
         for line_number, row in enumerate(csv.reader(f), start=1):
             if not row or not "".join(row).strip() or row[0].strip().startswith("#"):
                 continue
@@ -132,20 +133,25 @@ def read_segmentation(path: str | os.PathLike, labels_csv: str | os.PathLike | N
 def _layers(seg: Segmentation) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Pack segments into as few label layers as needed without overlap.
 
-    Returns the [k, j, i, layer] uint8 array and, per segment, (layer, label value)."""
+    Returns the [k, j, i, layer] uint8 array and, per segment, (layer, label value). Each segment
+    gets a label of its own even when it is empty: labels are counted per layer, not read back from
+    the painted voxels (an empty segment would otherwise share the next segment's label and be
+    read back as a copy of it)."""
     layers: list[np.ndarray] = []
+    labels_used: list[int] = []
     placement = []
     for segment in seg.segments:
         for index, layer in enumerate(layers):
-            if not np.any(layer[segment.mask]) and layer.max() < 255:
-                label = int(layer.max()) + 1
-                layer[segment.mask] = label
-                placement.append((index, label))
+            if labels_used[index] < 255 and not np.any(layer[segment.mask]):
+                labels_used[index] += 1
+                layer[segment.mask] = labels_used[index]
+                placement.append((index, labels_used[index]))
                 break
         else:
             layer = np.zeros(seg.grid.shape_kji, dtype=np.uint8)
             layer[segment.mask] = 1
             layers.append(layer)
+            labels_used.append(1)
             placement.append((len(layers) - 1, 1))
     if not layers:
         layers.append(np.zeros(seg.grid.shape_kji, dtype=np.uint8))
@@ -198,3 +204,24 @@ def write_labelmap(seg: Segmentation, path: str | os.PathLike, labels_csv: str |
     write_csv(labels_csv, [{"value": v, "name": s.name} for v, s in enumerate(seg.segments, start=1)],
               ["value", "name"])
     return Path(path), Path(labels_csv)
+
+
+# ---- segment names -------------------------------------------------------------------------
+def read_name_mapping(path: str | os.PathLike) -> dict[str, str]:
+    """Read a renaming file: JSON ``{"site name": "default name"}`` or CSV rows ``site name,default name``."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        mapping = read_json(path, "mapping file")
+        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise InputError("expected an object of name: name pairs", path)
+        return mapping
+    mapping = {}
+    for number, row in enumerate(read_csv_rows(path, "mapping file"), start=1):
+        if not row or row[0].strip().startswith("#"):
+            continue
+        if len(row) != 2:
+            raise InputError(f"line {number}: expected 'site name,default name'", path)
+        if number == 1 and [c.strip().lower() for c in row] in (["from", "to"], ["name", "default"]):
+            continue
+        mapping[row[0].strip()] = row[1].strip()
+    return mapping

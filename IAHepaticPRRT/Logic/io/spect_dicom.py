@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,10 @@ import numpy as np
 from ..errors import InputError
 from ..imaging.grid import Grid
 from ..imaging.volume import Volume
+from ..sanity import SPECT_ACQUISITION_DURATION, check_range, finite
+from .dicom_series import rescale_parameters
+from .patient_identity import patient_identity
+from .radionuclides import check_radionuclide
 
 #: Private block written by the project's synthetic patient: (0011,0010) LO "IAHepaticPRRT",
 #: (0011,1001) DS calibration factor in cps/MBq.
@@ -58,6 +63,7 @@ class SpectTimePoint:
     frame_of_reference_uid: str = ""
     header_administration_datetime: dt.datetime | None = None
     decay_corrected_to: str = ""   # "" (activity at acquisition) or "ADMIN"
+    patient_identity: dict = field(default_factory=dict)  # for the same-patient check, never written out
 
 
 # ---- small DICOM helpers ---------------------------------------------------------------------
@@ -215,9 +221,12 @@ def _real_world_mapping(ds) -> tuple[str, float, float, str] | None:
         code = str(codes[0].get("CodeValue", "")).strip().lower() if codes else ""
         label = str(item.get("LUTLabel", "")).strip().upper()
         slope = item.get("RealWorldValueSlope")
-        intercept = float(item.get("RealWorldValueIntercept", 0.0) or 0.0)
         if slope is None:
             continue
+        slope = finite(slope, None, "RealWorldValueSlope (0040,9225)")
+        intercept_value = item.get("RealWorldValueIntercept")
+        intercept = 0.0 if intercept_value is None else finite(intercept_value, None,
+                                                                 "RealWorldValueIntercept (0040,9224)", positive=False)
         if code in ("bq/ml", "bq/cm3") or label in ("BQML", "BQ/ML"):
             return BQML, float(slope), intercept, f"RealWorldValueMapping ({code or label}) slope {float(slope):g}"
         if code in ("{counts}", "counts", "{cnts}") or label in ("CNTS", "COUNTS"):
@@ -229,8 +238,7 @@ def _real_world_mapping(ds) -> tuple[str, float, float, str] | None:
 
 def _scale(ds, stored: np.ndarray, path, warnings: list) -> tuple[np.ndarray, str, str]:
     """Apply exactly one scaling (see module docstring): (values, unit, description)."""
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    slope, intercept = rescale_parameters(ds, path, False)
     try:
         mapping = _real_world_mapping(ds)
     except InputError as exc:
@@ -309,7 +317,8 @@ def _find_dicom(path: Path, series_uid: str | None):
 
 
 def read_time_point(path: str | os.PathLike, calibration_cps_per_mbq: float | None = None,
-                    acquisition_duration_s: float | None = None, series_uid: str | None = None) -> SpectTimePoint:
+                    acquisition_duration_s: float | None = None, series_uid: str | None = None,
+                    accept: Collection[str] = ()) -> SpectTimePoint:
     """Read one time point and return it in Bq/mL at the acquisition start.
 
     ``path``: an NM multi-frame file, a folder holding one NM or PT SPECT series, or a volume file
@@ -351,6 +360,7 @@ def read_time_point(path: str | os.PathLike, calibration_cps_per_mbq: float | No
         "file": str(header_file), "series_instance_uid": summary.series_instance_uid,
         "scaling": volume.metadata.get("scaling", ""), "stored_unit": volume.unit,
     }
+    provenance["radionuclide"] = check_radionuclide(ds, "Lu-177", header_file, accept, warnings)
     start = acquisition_start(ds, header_file)
     provenance["acquisition_datetime"] = start.isoformat() if start else None
     decay_corrected_to = ""
@@ -385,6 +395,8 @@ def read_time_point(path: str | os.PathLike, calibration_cps_per_mbq: float | No
             if ambiguous:
                 warnings.append(f"{header_file}: acquisition duration {duration:g} s from {how}; check it (or state "
                                 "it with --acquisition-duration-s)")
+        check_range(duration, SPECT_ACQUISITION_DURATION, header_file if duration_source.startswith("header") else
+                    "--acquisition-duration-s", "RotationInformationSequence (0054,0052)", accept, warnings)
         voxel_ml = volume.grid.voxel_volume_ml
         # A [MBq] = counts / (T [s] x CF [cps/MBq]) (MIRD 26); Bq/mL = A x 1e6 / V [mL].
         volume = Volume((volume.array / (duration * cf) * 1.0e6 / voxel_ml).astype(np.float32), volume.grid, BQML,
@@ -403,4 +415,5 @@ def read_time_point(path: str | os.PathLike, calibration_cps_per_mbq: float | No
     if not np.all(np.isfinite(volume.array)):
         raise InputError("non-finite activity values", header_file, "PixelData")
     return SpectTimePoint(volume, str(path), start, provenance, warnings, str(ds.get("PatientSex", "") or ""),
-                          str(ds.get("FrameOfReferenceUID", "") or ""), header_administration(ds), decay_corrected_to)
+                          str(ds.get("FrameOfReferenceUID", "") or ""), header_administration(ds), decay_corrected_to,
+                          patient_identity(ds))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..imaging.transforms import simplify
-from .output_files import atomic_path
+from .output_files import atomic_path, os_error_of_failed_write
 
 #: Transform file suffixes SimpleITK (and Slicer) read and write.
 TRANSFORM_SUFFIXES = (".tfm", ".txt", ".h5", ".hdf5", ".mat")
@@ -23,7 +23,10 @@ def write_transform(transform, path: str | os.PathLike) -> Path:
     if not path.name.lower().endswith(TRANSFORM_SUFFIXES):
         raise InputError(f"a transform file name ends with one of {', '.join(TRANSFORM_SUFFIXES)}", path)
     with atomic_path(path) as tmp:
-        sitk.WriteTransform(transform, str(tmp))
+        try:
+            sitk.WriteTransform(transform, str(tmp))
+        except RuntimeError as exc:  # ITK reports a full or read-only disk as a RuntimeError
+            raise os_error_of_failed_write(tmp, str(exc).strip().splitlines()[-1]) from None
     return path
 
 

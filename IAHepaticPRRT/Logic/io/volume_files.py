@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..imaging.volume import Volume
-from .output_files import atomic_path
+from .output_files import atomic_path, os_error_of_failed_write
 
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 
@@ -47,6 +47,12 @@ def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True)
     image = volume.to_sitk()
     if volume.unit:
         image.SetMetaData("unit", volume.unit)
+    path = Path(path)
+    if not path.name.lower().endswith(VOLUME_SUFFIXES):
+        raise InputError(f"a volume file name ends with one of {', '.join(VOLUME_SUFFIXES)}", path, "output")
     with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=compress)
-    return Path(path)
+        try:
+            sitk.WriteImage(image, str(tmp), useCompression=compress)
+        except RuntimeError as exc:  # ITK reports a full or read-only disk as a RuntimeError
+            raise os_error_of_failed_write(tmp, str(exc).strip().splitlines()[-1], volume.array.nbytes) from None
+    return path

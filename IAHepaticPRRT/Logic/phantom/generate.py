@@ -19,7 +19,6 @@ derived from (seed, vendor, size, noise, series), dates are fixed, noise comes f
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 from ..errors import InputError
 from ..imaging.segmentation import Segmentation
 from ..io.dicom_writer import _ds_number, deterministic_uid, write_image_series, write_nm_tomo
-from ..io.output_files import write_json
+from ..io.output_files import output_folder, write_json
 from ..io.segmentation_files import write_seg_nrrd
 from ..version import __version__
 from .anatomy import SEGMENT_COLOURS, SEGMENT_NAMES, build_tissues, region_table, segment_tissues, visible_volumes_ml
@@ -327,11 +326,6 @@ def _spect_truth(tissues, time_points: list[dict]) -> dict:
 
 
 # ---- the whole patient --------------------------------------------------------------------------
-def _check_output_folder(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("output folder exists and is not empty (choose a new folder)", out)
-
-
 def generate_phantom(out_dir: str | os.PathLike, seed: int = 1, noise: bool = True, vendor: str = "siemens",
                      size: str = "default") -> dict:
     """Write the synthetic patient into ``out_dir`` (new or empty folder) and return its truth."""
@@ -339,21 +333,10 @@ def generate_phantom(out_dir: str | os.PathLike, seed: int = 1, noise: bool = Tr
         raise InputError(f"unknown vendor '{vendor}' (choose {', '.join(VENDORS)})", field="--vendor")
     if size not in SIZES:
         raise InputError(f"unknown size '{size}' (choose {', '.join(SIZES)})", field="--size")
-    out = Path(out_dir)
-    _check_output_folder(out)
-    staging = out.parent / f".{out.name}.partial"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    try:
-        truth = _generate_into(staging, int(seed), bool(noise), vendor, size)
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return truth
+    if int(seed) < 0:
+        raise InputError(f"the noise seed must be 0 or more, got {seed}", "--seed")
+    with output_folder(out_dir, "OUT_DIR"):
+        return _generate_into(Path(out_dir), int(seed), bool(noise), vendor, size)
 
 
 def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str) -> dict:

@@ -15,25 +15,23 @@ TRE of a landmark = ``| T(p_fixed) - p_moving |`` in mm, with ``T`` the registra
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..io.text_files import read_csv_rows
 
 
 def read_landmarks(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """{name: LPS point (mm)} from a CSV (name,x,y,z LPS) or Slicer .fcsv file."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("landmarks file not found", path)
+    lines = read_csv_rows(path, "landmarks file")
     if path.suffix.lower() == ".fcsv":
-        return _read_fcsv(path)
+        return _read_fcsv(path, lines)
     points: dict[str, np.ndarray] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [row for row in csv.reader(f) if row and not row[0].strip().startswith("#")]
+    rows = [row for row in lines if row and not row[0].strip().startswith("#")]
     if not rows:
         raise InputError("no landmarks", path)
     header = [c.strip().lower() for c in rows[0]]
@@ -61,24 +59,23 @@ def _add(points: dict, name: str, values, path: Path, line_number: int, flip: bo
     points[name] = point * np.array([-1.0, -1.0, 1.0]) if flip else point
 
 
-def _read_fcsv(path: Path) -> dict[str, np.ndarray]:
+def _read_fcsv(path: Path, rows: list[list[str]]) -> dict[str, np.ndarray]:
     ras = True  # Slicer's default for old files without the header line
     points: dict[str, np.ndarray] = {}
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        for line_number, row in enumerate(csv.reader(f), start=1):
-            if not row:
-                continue
-            if row[0].startswith("#"):
-                text = ",".join(row)
-                if "CoordinateSystem" in text:
-                    value = text.split("=", 1)[-1].strip().upper()
-                    ras = value in ("RAS", "0")
-                    if value not in ("RAS", "0", "LPS", "1"):
-                        raise InputError(f"unknown coordinate system '{value}'", path, "CoordinateSystem")
-                continue
-            if len(row) < 12:
-                raise InputError(f"line {line_number}: expected the Markups fiducial columns", path, "columns")
-            _add(points, row[11] or row[0], row[1:4], path, line_number, flip=ras)
+    for line_number, row in enumerate(rows, start=1):
+        if not row:
+            continue
+        if row[0].startswith("#"):
+            text = ",".join(row)
+            if "CoordinateSystem" in text:
+                value = text.split("=", 1)[-1].strip().upper()
+                ras = value in ("RAS", "0")
+                if value not in ("RAS", "0", "LPS", "1"):
+                    raise InputError(f"unknown coordinate system '{value}'", path, "CoordinateSystem")
+            continue
+        if len(row) < 12:
+            raise InputError(f"line {line_number}: expected the Markups fiducial columns", path, "columns")
+        _add(points, row[11] or row[0], row[1:4], path, line_number, flip=ras)
     if not points:
         raise InputError("no landmarks", path)
     return points

@@ -39,7 +39,9 @@ def register_to_reference(points: list[SpectTimePoint], cts: list | None, refere
                                        f"failed: {exc}; check the images, or give --no-registration when the time "
                                        "points are already aligned") from exc
             transform = result.transform
-            record["registration"] = {"on": on, **result.to_dict(),
+            # Without the run time: two runs of one patient must give byte-identical results.
+            summary = {k: v for k, v in result.to_dict().items() if k != "elapsed_s"}
+            record["registration"] = {"on": on, **summary,
                                       "transform_type": transform.GetName(),
                                       "parameters": list(transform.GetParameters()),
                                       "fixed_parameters": list(transform.GetFixedParameters()),

@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+import urllib.parse
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ..errors import InputError
-from ..io.output_files import write_csv, write_json
+from ..io.output_files import check_output_folder, output_folder, write_csv, write_json
 from .cohort_statistics import describe, mean_with_confidence_interval, paired_wilcoxon
 
 #: cohort.csv columns, in order (units in the names).
@@ -44,12 +45,32 @@ def find_manifests(cohort_dir: str | os.PathLike) -> list[Path]:
     return manifests
 
 
-def _run_one(manifest: str, output_root: str) -> dict:
+def patient_folders(manifests: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each manifest's output folder name, and the manifests refused because another manifest of the
+    cohort has the same patient (their error). Names compare case-insensitively: two folders that
+    differ only by case are one folder on macOS and Windows."""
+    from .pipeline import output_folder_name
+
+    folders: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for manifest in manifests:
+        name = output_folder_name(manifest)
+        if name.lower() in owner:
+            refused[manifest] = (f"error: the patient's output folder '{name}' is also that of {owner[name.lower()]} "
+                                 "(the same patient ID twice in the cohort?): each patient once")
+            continue
+        owner[name.lower()] = manifest
+        folders[manifest] = name
+    return folders, refused
+
+
+def _run_one(manifest: str, output_root: str, folder_name: str) -> dict:
     """Worker: run one patient; never raises (the error is returned)."""
-    from .pipeline import output_folder_name, run_patient
+    from .pipeline import run_patient
 
     try:
-        folder = Path(output_root) / output_folder_name(manifest)
+        folder = Path(output_root) / folder_name
         results = run_patient(manifest, folder)
         return {"manifest": manifest, "status": "ok", "results": results, "output": str(folder)}
     except Exception as exc:  # a failing patient must not stop the cohort
@@ -126,26 +147,27 @@ def run_batch(cohort_dir: str | os.PathLike, output: str | os.PathLike, workers:
               progress: bool = True) -> dict:
     """Run every manifest; write cohort.csv and cohort_summary.json; return the summary."""
     manifests = [str(p) for p in find_manifests(cohort_dir)]
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    workers = workers or max(1, min(len(manifests), os.cpu_count() or 1))
+    output = check_output_folder(output)
+    folders, refused = patient_folders(manifests)
+    workers = workers or max(1, min(len(folders), os.cpu_count() or 1))
     started = time.perf_counter()
-    outcomes: list[dict] = []
-    if workers == 1:
-        for manifest in manifests:
-            outcomes.append(_run_one(manifest, str(output)))
-            if progress:
-                _progress(len(outcomes), len(manifests), Path(manifest).name)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_run_one, m, str(output)): m for m in manifests}
-            for future in as_completed(futures):
-                outcomes.append(future.result())
+    outcomes: list[dict] = [{"manifest": m, "status": "error", "error": error} for m, error in refused.items()]
+    with output_folder(output):
+        if workers == 1:
+            for manifest, name in folders.items():
+                outcomes.append(_run_one(manifest, str(output), name))
                 if progress:
-                    _progress(len(outcomes), len(manifests), Path(futures[future]).name)
-    outcomes.sort(key=lambda o: o["manifest"])
-    write_csv(output / "cohort.csv", cohort_rows(outcomes), COHORT_COLUMNS)
-    summary = cohort_summary(outcomes)
-    summary["elapsed_s"] = time.perf_counter() - started
-    write_json(output / "cohort_summary.json", summary)
+                    _progress(len(outcomes), len(manifests), urllib.parse.unquote(name))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(_run_one, m, str(output), name): name for m, name in folders.items()}
+                for future in as_completed(futures):
+                    outcomes.append(future.result())
+                    if progress:
+                        _progress(len(outcomes), len(manifests), urllib.parse.unquote(futures[future]))
+        outcomes.sort(key=lambda o: o["manifest"])
+        write_csv(output / "cohort.csv", cohort_rows(outcomes), COHORT_COLUMNS)
+        summary = cohort_summary(outcomes)
+        summary["elapsed_s"] = time.perf_counter() - started
+        write_json(output / "cohort_summary.json", summary)
     return summary

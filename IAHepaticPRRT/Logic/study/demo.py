@@ -10,15 +10,16 @@ from pathlib import Path
 def run_demo(output: str | os.PathLike, seed: int = 1, small: bool = False, vendor: str = "siemens",
              log=sys.stderr) -> Path:
     """Generate the patient into OUTPUT/patient, run it into OUTPUT/results; return the report path."""
-    from ..io.output_files import to_json_text
+    from ..io.output_files import output_folder, to_json_text
     from ..phantom.generate import generate_phantom
     from .pipeline import run_patient, summary_of
 
     output = Path(output)
     patient = output / "patient"
-    print(f"generating the synthetic patient in {patient} ...", file=log, flush=True)
-    generate_phantom(patient, seed=seed, noise=True, vendor=vendor, size="small" if small else "default")
-    print("running uptake comparison, dosimetry and report ...", file=log, flush=True)
-    results = run_patient(patient / "manifest.json", output / "results")
+    with output_folder(output):
+        print(f"generating the synthetic patient in {patient} ...", file=log, flush=True)
+        generate_phantom(patient, seed=seed, noise=True, vendor=vendor, size="small" if small else "default")
+        print("running uptake comparison, dosimetry and report ...", file=log, flush=True)
+        results = run_patient(patient / "manifest.json", output / "results")
     print(to_json_text(summary_of(results)), end="", file=log)
     return Path(results["outputs"]["report"])

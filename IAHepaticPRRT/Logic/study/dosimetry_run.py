@@ -8,12 +8,20 @@ import each other (docs/architecture.md). Nothing is written here (``dosimetry.c
 
 from __future__ import annotations
 
+from ..dosimetry.conservation import (
+    check_administered_activity,
+    check_field_of_view,
+    check_tia,
+    field_of_view_activity_mbq,
+)
 from ..dosimetry.cycle import AlignedTimePoints, DosimetryResult, check_time_points, dosimetry_of_cycle
 from ..dosimetry.options import DosimetryOptions, replace_times
 from ..dosimetry.timing import resolve_times
 from ..errors import InputError
 from ..imaging.segmentation import Segmentation
+from ..imaging.voi_placement import hot_voi_offsets_mm, placement_warning
 from ..io.dicom_series import read_series
+from ..io.patient_identity import check_same_patient, patient_identity
 from ..io.segmentation_files import read_segmentation
 from ..io.spect_dicom import SpectTimePoint, read_time_point
 from ..registration.time_points import register_to_reference
@@ -28,25 +36,58 @@ def load_time_points(sources, options: DosimetryOptions) -> list[SpectTimePoint]
     points = []
     for index, source in enumerate(sources):
         duration = None if durations is None else (durations[0] if len(durations) == 1 else durations[index])
-        points.append(read_time_point(source, options.calibration_cps_per_mbq, duration))
+        points.append(read_time_point(source, options.calibration_cps_per_mbq, duration, accept=options.accept))
     return points
 
 
 def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, options: DosimetryOptions,
-                      cts: list | None = None, times_h: list | None = None, inputs: dict | None = None) -> DosimetryResult:
-    """The whole cycle's dosimetry from time points already read: check, time, align, compute."""
+                      cts: list | None = None, times_h: list | None = None, inputs: dict | None = None,
+                      ct_identities: list[tuple[str, dict]] = ()) -> DosimetryResult:
+    """The whole cycle's dosimetry from time points already read: check, time, align, compute, and
+    check that no VOI holds more activity than was administered."""
     check_time_points(points, options, cts)
     warnings: list[str] = []
     for point in points:
         warnings.extend(point.warnings)
+    check_inputs_belong_together(points, options, warnings, ct_identities)
     times, time_records, time_warnings = resolve_times(points, replace_times(options, times_h))
     warnings.extend(time_warnings)
+    balance = check_field_of_view([field_of_view_activity_mbq(p.volume.array, p.volume.grid.voxel_volume_ml)
+                                   for p in points], times, [p.source for p in points],
+                                  options.net_administered_mbq, options.accept, warnings)
+    for record, ratio in zip(time_records, balance):
+        record["field_of_view_activity_fraction_of_administered"] = ratio
     arrays, registration_records, registration_warnings = register_to_reference(
         points, cts, options.reference_index, options.registration)
     warnings.extend(registration_warnings)
     aligned = AlignedTimePoints(points, times, arrays, points[options.reference_index].volume.grid, time_records,
                                 registration_records, cts[options.reference_index] if cts is not None else None)
-    return dosimetry_of_cycle(aligned, segmentation, options, warnings, inputs)
+    warning = placement_warning(hot_voi_offsets_mm(arrays[options.reference_index], aligned.grid, segmentation),
+                                f"the reference SPECT ({points[options.reference_index].source})",
+                                segmentation.source or "the segmentation")
+    if warning:
+        warnings.append(warning)
+    result = dosimetry_of_cycle(aligned, segmentation, options, warnings, inputs)
+    for row in result.report["vois"]:  # warnings is the report's own list: an acceptance lands in it
+        check_tia(row["name"], row.get("tia_mbqh"), options.net_administered_mbq,
+                  segmentation.source or "segmentation", options.accept, warnings)
+    return result
+
+
+def check_inputs_belong_together(points: list[SpectTimePoint], options: DosimetryOptions, warnings: list,
+                                 ct_identities: list[tuple[str, dict]] = ()) -> None:
+    """One patient, one 177Lu activity of a therapy's size, no time point given twice."""
+    check_administered_activity(options.administered_mbq, "--administered-mbq", options.accept, warnings)
+    seen: dict[str, str] = {}
+    for point in points:
+        uid = point.provenance.get("series_instance_uid")
+        if uid and uid in seen:
+            raise InputError(f"the same SPECT series as {seen[uid]} (SeriesInstanceUID {uid}): each time point "
+                             "once", point.source, "SeriesInstanceUID")
+        if uid:
+            seen[uid] = point.source
+    check_same_patient([(p.source, p.patient_identity) for p in points if p.patient_identity] + list(ct_identities),
+                       options.accept, warnings)
 
 
 def run_dosimetry(spect_sources: list, segmentation_path, options: DosimetryOptions, labels_csv=None,
@@ -55,12 +96,14 @@ def run_dosimetry(spect_sources: list, segmentation_path, options: DosimetryOpti
     (nothing written)."""
     options.validate()
     points = load_time_points(spect_sources, options)
-    cts = None
+    cts, ct_identities = None, []
     if ct_sources:
         if len(ct_sources) != len(spect_sources):
             raise InputError(f"{len(ct_sources)} CTs for {len(spect_sources)} SPECT time points: give one CT per "
                              "time point", "--ct")
-        cts = [read_series(path, modalities=("CT",)).volume for path in ct_sources]
+        ct_series = [read_series(path, modalities=("CT",)) for path in ct_sources]
+        cts = [series.volume for series in ct_series]
+        ct_identities = [(str(s.files[0]), patient_identity(s.first)) for s in ct_series]
     if isinstance(segmentation_path, Segmentation):  # already read (e.g. from a segmentation node)
         segmentation = segmentation_path
         segmentation_path = segmentation.source or "segmentation"
@@ -68,4 +111,4 @@ def run_dosimetry(spect_sources: list, segmentation_path, options: DosimetryOpti
         segmentation = read_segmentation(segmentation_path, labels_csv)
     inputs = {"spect": [str(s) for s in spect_sources], "ct": [str(c) for c in ct_sources or []],
               "segmentation": str(segmentation_path), "labels": str(labels_csv) if labels_csv else None}
-    return compute_dosimetry(points, segmentation, options, cts, inputs=inputs)
+    return compute_dosimetry(points, segmentation, options, cts, inputs=inputs, ct_identities=ct_identities)

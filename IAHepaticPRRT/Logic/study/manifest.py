@@ -27,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -35,12 +34,15 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.text_files import read_json
+from ..sanity import CHECKS
 
 MANIFEST_VERSION = 1
 
 # Field specifications: name -> (kind, required). Kinds: "path" (file or folder that must exist),
 # "str", "number" (finite float), "positive", "nonnegative", "bool", "datetime" (ISO 8601),
-# a tuple of allowed strings, or a nested spec (dict) / [spec] for a list of objects.
+# "checks" (a list of plausibility-check names), a tuple of allowed strings, or a nested spec (dict) /
+# [spec] for a list of objects.
 _SCAN = {
     "pet": ("path", True), "segmentation": ("path", True), "labels": ("path", False),
     "series_uid": ("str", False), "weight_kg": ("positive", False), "height_cm": ("positive", False),
@@ -70,7 +72,7 @@ _PATIENT = {"id": ("str", False), "name": ("str", False)}
 _REPORT = {"deidentify": ("bool", False)}
 _MANIFEST = {
     "manifest_version": ("positive", True), "patient": (_PATIENT, False), "uptake": (_UPTAKE, False),
-    "dosimetry": (_DOSIMETRY, False), "report": (_REPORT, False),
+    "dosimetry": (_DOSIMETRY, False), "report": (_REPORT, False), "accept": ("checks", False),
 }
 
 
@@ -131,6 +133,14 @@ def _check(value, kind, where: str, base: Path, source: Path):
         if kind == "nonnegative" and value < 0:
             raise InputError("must not be negative", source, where)
         return float(value) if isinstance(value, float) else value
+    if kind == "checks":  # plausibility checks accepted by name (sanity.CHECKS)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError("expected a list of check names", source, where)
+        unknown = sorted(set(value) - set(CHECKS))
+        if unknown:
+            raise InputError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}", source,
+                             where)
+        return sorted(set(value))
     raise AssertionError(kind)
 
 
@@ -153,12 +163,7 @@ def _check_object(value: dict, spec: dict, where: str, base: Path, source: Path)
 def read_manifest(path: str | os.PathLike) -> Manifest:
     """Read and validate a manifest; paths come back absolute."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("manifest not found", path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", path) from exc
+    raw = read_json(path, "manifest")
     if not isinstance(raw, dict):
         raise InputError("a manifest is a JSON object", path)
     data = _check_object(raw, _MANIFEST, "", path.parent.resolve(), path)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
 
-from ..io.output_files import atomic_path, write_json
+from ..io.output_files import atomic_path, check_output_folder, output_folder, write_json
 from ..version import __version__
 from .manifest import Manifest, read_manifest
 
@@ -26,14 +26,23 @@ from .manifest import Manifest, read_manifest
 CURVE_POINTS = 120
 
 
+def folder_name_of(patient_id: str) -> str:
+    """A file-system-safe folder name for a patient ID, one-to-one: every character outside
+    ``A-Z a-z 0-9 . _ -`` (and a leading dot) is percent-encoded, so ``NET/017`` and ``NET:017``
+    get ``NET%2F017`` and ``NET%3A017``, never one folder for two patients."""
+    name = urllib.parse.quote(patient_id, safe="._-")
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    return name or "patient"
+
+
 def output_folder_name(manifest_path) -> str:
-    """A file-system-safe folder name for a patient: its manifest's patient ID, else the file name."""
+    """A patient's folder name: its manifest's patient ID, else the manifest's file name."""
     try:
-        manifest = read_manifest(manifest_path)
-        name = manifest.patient_id
+        name = read_manifest(manifest_path).patient_id
     except Exception:  # an unreadable manifest still gets a folder name for its error report
-        name = Path(manifest_path).stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "patient"
+        name = ""
+    return folder_name_of(name or Path(manifest_path).stem)
 
 
 def summary_of(results: dict) -> dict:
@@ -65,7 +74,8 @@ def _uptake(manifest: Manifest):
         segmentation_paths={r: spec[r]["segmentation"] for r in routes},
         parameters=parameters,
         labels={r: spec[r].get("labels") for r in routes},
-        overrides={r: SuvOverrides(**{k: spec[r].get(k) for k in override_keys}) for r in routes},
+        overrides={r: SuvOverrides(**{k: spec[r].get(k) for k in override_keys},
+                                   accept=frozenset(manifest.data.get("accept", ()))) for r in routes},
         series_uids={r: spec[r].get("series_uid") for r in routes},
         mapping_path=spec.get("mapping"))
 
@@ -93,7 +103,8 @@ def _dosimetry(manifest: Manifest):
         registration=spec.get("registration", True),
         partial_volume_fwhm_mm=spec.get("pvc_fwhm_mm"),
         previous_cycles=_previous_cycles(spec.get("previous_cycles")),
-        kidney_risk_factors=spec.get("kidney_risk_factors", False))
+        kidney_risk_factors=spec.get("kidney_risk_factors", False),
+        accept=frozenset(manifest.data.get("accept", ())))
     cts = [p.get("ct") for p in points]
     if any(cts) and not all(cts):
         from ..errors import InputError
@@ -139,6 +150,7 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
 
     ``progress(fraction, message)`` is called between steps (it may raise to cancel)."""
     progress = progress or (lambda fraction, message: None)
+    check_output_folder(output)
     manifest = read_manifest(manifest_path)
     uptake_result = dosimetry_result = None
     if "uptake" in manifest.data:
@@ -170,8 +182,13 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
         dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
         fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
         generated=generated)
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    with output_folder(output):
+        return _write_patient_files(Path(output), uptake_result, dosimetry_result, html, patient, patient_id,
+                                    manifest)
+
+
+def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: str, patient: dict, patient_id: str,
+                         manifest: str | None) -> dict:
     outputs = {}
     if uptake_result is not None:
         from ..uptake.comparison import write_outputs as write_uptake

@@ -31,6 +31,7 @@ from ..errors import InputError
 from ..imaging import voi_roles
 from ..imaging.segmentation import Segmentation
 from ..version import __version__
+from .scan_checks import check_scans, check_voi_placement
 from .suv import SuvResult
 from .voi_statistics import (
     CORE_FRACTION,
@@ -156,10 +157,13 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
                    inputs: dict | None = None) -> dict:
     """The uptake.json content for the IA and IV scans (``suv`` and ``segmentations`` keyed by route)."""
     parameters.check()
+    scan_warnings: list[str] = []
+    scans_checked = check_scans(suv, scan_warnings)  # 68Ga, one patient, two series, IA before IV
     renamed = {route: voi_roles.apply_mapping(segmentations[route].names, mapping) for route in ROUTES}
     stats = {route: scan_statistics(suv[route], segmentations[route], renamed[route]) for route in ROUTES}
     names = sorted(set(stats["ia"]) | set(stats["iv"]), key=_order_key)
-    warnings: list[str] = []
+    warnings: list[str] = list(scan_warnings)
+    scans_checked["voi_offsets_mm"] = check_voi_placement(suv, segmentations, warnings)
     metric = parameters.metric
     limit_mm = parameters.partial_volume_diameter_fwhm * parameters.pet_fwhm_mm
     vois = []
@@ -230,6 +234,7 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
                     "scans) is below diameter_fwhm x pet_fwhm_mm",
         },
         "warnings": warnings,
+        "scan_checks": scans_checked,
         "provenance": _provenance(suv, segmentations, parameters, mapping, renamed, inputs),
     }
 
@@ -332,8 +337,7 @@ def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParame
     ``overrides`` (:class:`SuvOverrides`) and ``series_uids`` are keyed by route ("ia", "iv").
     Returns (the uptake.json content, the SUV results by route).
     """
-    from ..imaging.voi_roles import read_name_mapping
-    from ..io.segmentation_files import read_segmentation
+    from ..io.segmentation_files import read_name_mapping, read_segmentation
     from .suv import suv_from_folder
 
     parameters = parameters or UptakeParameters()

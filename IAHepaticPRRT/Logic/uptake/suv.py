@@ -52,6 +52,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import InputError
+from ..sanity import FRAME_DURATION, PATIENT_HEIGHT, PATIENT_WEIGHT, PET_INJECTED_ACTIVITY, check_range
 from ..imaging.volume import Volume
 from ..io import dicom_time
 from ..io.dicom_series import DicomSeries, read_series
@@ -90,6 +91,8 @@ class SuvOverrides:
     residual_mbq: float | None = None
     injection_time: str | _dt.datetime | None = None
     half_life_s: float | None = None
+    #: Plausibility checks the user accepts by name (docs/physics.md section 20; sanity.CHECKS).
+    accept: frozenset = frozenset()
 
     def any_timing(self) -> bool:
         return any(v is not None for v in (self.injected_mbq, self.residual_mbq, self.injection_time,
@@ -100,7 +103,7 @@ class SuvOverrides:
         return {"weight_kg": self.weight_kg, "height_cm": self.height_cm, "sex": self.sex,
                 "injected_mbq": self.injected_mbq, "residual_mbq": self.residual_mbq,
                 "injection_time": value.isoformat() if isinstance(value, _dt.datetime) else value,
-                "half_life_s": self.half_life_s}
+                "half_life_s": self.half_life_s, "accept": sorted(self.accept)}
 
 
 @dataclass
@@ -149,9 +152,12 @@ def _float(ds, keyword: str, source, field: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise InputError(f"not a number: '{value}'", source, field) from None
+    if not math.isfinite(number):  # an infinite weight gave a ratio of 0, a NaN half-life an all-NaN SUV
+        raise InputError(f"not a finite number: '{value}'", source, field)
+    return number
 
 
 def _private_value(ds, group: int, element: int, creator: str, warnings: list, source, field: str):
@@ -266,6 +272,19 @@ def _patient_with_overrides(header: Patient, overrides: SuvOverrides, warnings: 
             warnings.append(f"sex {sex} given by the user replaces the header's PatientSex '{header.sex}'")
         patient = replace(patient, sex=sex, sex_source="user (--sex)")
     return patient
+
+
+def _check_patient_ranges(patient: Patient, suv_type: str, source, accept, warnings: list) -> None:
+    """The weight and height the SUV will use must be a patient's (a weight typed in grams, or
+    a height in metres given as centimetres, would give a plausible-looking wrong SUV)."""
+    if patient.weight_kg is not None:
+        check_range(patient.weight_kg, PATIENT_WEIGHT, source,
+                    "PatientWeight (0010,1030)" if patient.weight_source.startswith("header") else "--weight-kg",
+                    accept, warnings)
+    if suv_type in NEEDS_HEIGHT and patient.height_cm is not None:
+        check_range(patient.height_cm, PATIENT_HEIGHT, source,
+                    "PatientSize (0010,1020)" if patient.height_source.startswith("header") else "--height-cm",
+                    accept, warnings)
 
 
 # ---- timing ----------------------------------------------------------------------------------
@@ -392,6 +411,8 @@ def _reference_time(series: DicomSeries, acquisitions, half_life_s, warnings: li
         warnings.append(f"{why}; FrameReferenceTime (0054,1300), ActualFrameDuration (0018,1242) or the half-life "
                         f"missing: reference time taken as the earliest acquisition start {earliest.isoformat()}")
         return earliest, "earliest AcquisitionDate/AcquisitionTime (0008,0022)/(0008,0032)"
+    if duration_ms <= 0:
+        raise InputError(f"must be positive, got {duration_ms:g} ms", path, "ActualFrameDuration (0018,1242)")
     t_ave_s = frame_average_time_s(duration_ms / 1000.0, half_life_s)
     reference = earliest + _dt.timedelta(seconds=t_ave_s - frame_reference_ms / 1000.0)
     warnings.append(f"{why}: reference time back-computed as AcquisitionTime {earliest.time().isoformat()} + "
@@ -452,6 +473,9 @@ def _timing(series: DicomSeries, overrides: SuvOverrides, warnings: list, what: 
     if injected_bq is None:
         raise InputError("no injected activity: RadionuclideTotalDose is missing or zero; give --injected-mbq",
                          source, "RadionuclideTotalDose (0018,1074)")
+    check_range(injected_bq / BQ_PER_MBQ, PET_INJECTED_ACTIVITY, source,
+                "RadionuclideTotalDose (0018,1074)" if injected_source.startswith("header") else "--injected-mbq",
+                overrides.accept, warnings)
     residual_bq = 0.0
     if overrides.residual_mbq is not None:
         if overrides.residual_mbq < 0:
@@ -503,6 +527,8 @@ def _timing(series: DicomSeries, overrides: SuvOverrides, warnings: list, what: 
             if duration_ms is None or duration_ms <= 0:
                 raise InputError("DecayCorrection NONE needs each slice's frame duration", path,
                                  "ActualFrameDuration (0018,1242)")
+            check_range(duration_ms / 1000.0, FRAME_DURATION, path, "ActualFrameDuration (0018,1242)",
+                        overrides.accept, warnings)
             x = lam * duration_ms / 1000.0
             frame_factors[k] = math.exp(lam * (start - injection).total_seconds()) * x / -math.expm1(-x)
         reference, reference_source = injection, ("injection (DecayCorrection NONE: each slice decay-corrected to the "
@@ -596,6 +622,7 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
                         "(PET requires 0): applied as given")
     header_patient = _header_patient(first, source, warnings)
     patient = _patient_with_overrides(header_patient, overrides, warnings)
+    _check_patient_ranges(patient, suv_type, source, overrides.accept, warnings)
     timing = None
     header_timing = None
     if kind == "activity":
