@@ -583,7 +583,7 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
     """Convert a PET series (as read by :func:`read_series`) to SUV of ``suv_type``."""
     overrides = overrides or SuvOverrides()
     suv_type = parse_suv_type(suv_type)
-    warnings: list[str] = []
+    warnings: list[str] = list(getattr(series, "warnings", []))  # slice positions, files without file meta
     source = series.files[0]
     first = series.first
     modality = dicom_time._text(first.get("Modality")).upper()
@@ -643,9 +643,8 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
                             "and half-life were not needed")
         factors = scale * ratio
         factor_unit = f"{UNIT_OF_TYPE[suv_type]} per {image_unit}"
-    suv = np.empty(series.volume.array.shape, dtype=np.float32)
-    for k, factor in enumerate(factors):  # slice by slice: no full-size float64 copy
-        suv[k] = series.volume.array[k].astype(np.float64) * factor
+    # Each file slice's own factor, applied before any regularisation of the slice positions.
+    suv = series.scaled(factors)
     uniform = bool(np.allclose(factors, factors[0], rtol=1e-12, atol=0.0))
     info = {
         "suv_type": suv_type,
@@ -689,6 +688,8 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
         "manufacturer": dicom_time._text(first.get("Manufacturer")) or None,
         "source_folder": series.volume.metadata.get("source_folder"),
         "number_of_slices": len(series.datasets),
+        "pixel_decoders": series.volume.metadata.get("pixel_decoders"),
+        "slice_positions": series.volume.metadata.get("slice_positions"),
         "software_version": __version__,
         "warnings": warnings,
     })
