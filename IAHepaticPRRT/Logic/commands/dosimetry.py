@@ -27,7 +27,8 @@ def add_arguments(parser) -> None:
                              "or PT series) or a volume file in Bq/mL (needs --times-h)")
     parser.add_argument("--times-h", nargs="+", type=float, metavar="T",
                         help="hours from administration to each acquisition start (default: from the headers)")
-    parser.add_argument("--seg", required=True, help="VOIs on the reference time point: .seg.nrrd or label map")
+    parser.add_argument("--seg", required=True,
+                        help="VOIs on the reference time point: .seg.nrrd, label map, DICOM RTSTRUCT or DICOM SEG")
     parser.add_argument("--labels", help="value,name CSV for a label-map --seg")
     parser.add_argument("-o", "--output", required=True, help="output folder (created)")
     parser.add_argument("--administered-mbq", type=float, required=True, help="administered 177Lu activity (MBq)")

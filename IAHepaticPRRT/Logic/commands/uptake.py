@@ -7,8 +7,9 @@ from __future__ import annotations
 
 HELP = "compare intra-arterial and intravenous 68Ga PET uptake per VOI (SUV, enhancement ratio, eligibility)"
 
-DESCRIPTION = (HELP + ". Each PET is converted to SUV from its own headers; each segmentation (Slicer .seg.nrrd, or a "
-               "label map with a value,name CSV) is resampled to its PET with partial-voxel weights.")
+DESCRIPTION = (HELP + ". Each PET is converted to SUV from its own headers; each segmentation (Slicer .seg.nrrd, "
+               "DICOM RTSTRUCT or SEG, or a label map with a value,name CSV) is resampled to its PET with "
+               "partial-voxel weights.")
 
 
 def add_arguments(parser) -> None:
@@ -18,8 +19,10 @@ def add_arguments(parser) -> None:
 
     parser.add_argument("--ia", required=True, help="DICOM folder of the intra-arterial (day 0) PET")
     parser.add_argument("--iv", required=True, help="DICOM folder of the intravenous (day 3) PET")
-    parser.add_argument("--ia-seg", required=True, help="segmentation of the IA scan (.seg.nrrd or label map)")
-    parser.add_argument("--iv-seg", required=True, help="segmentation of the IV scan (.seg.nrrd or label map)")
+    parser.add_argument("--ia-seg", required=True,
+                        help="segmentation of the IA scan (.seg.nrrd, label map, DICOM RTSTRUCT or DICOM SEG)")
+    parser.add_argument("--iv-seg", required=True,
+                        help="segmentation of the IV scan (.seg.nrrd, label map, DICOM RTSTRUCT or DICOM SEG)")
     parser.add_argument("-o", "--output", required=True, help="output folder (uptake.json, uptake.csv)")
     parser.add_argument("--threshold", type=float, default=3.0, help="eligibility threshold of the mean ratio (3)")
     parser.add_argument("--metric", default="suv_max", choices=METRICS, help="lesion metric of the ratio (suv_max)")
