@@ -63,6 +63,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kidney-risk-factors", action="store_true", help="use the kidney BED limit 28 Gy (not 40)")
     parser.add_argument("--phantom-sex", choices=("male", "female"), help="organ S-value phantom (default PatientSex)")
     parser.add_argument("--no-clamp", action="store_true", help="let rates go below the physical decay constant")
+    parser.add_argument("--dicom-out", metavar="DIR", help="also write the dose map as RT Dose, the VOIs as DICOM SEG "
+                                                           "and the measurements as a TID 1500 SR into DIR (needs "
+                                                           "highdicom; the reference time point must be DICOM)")
 
 
 def options_from_args(args):
@@ -91,7 +94,18 @@ def run(args) -> int:
 
     options = options_from_args(args)
     result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
+    dicom_objects = None
+    if args.dicom_out:
+        from ..study.dicom_export import build_dicom_results
+
+        dicom_objects = build_dicom_results("dosimetry", dosimetry={
+            "result": result, "spect": args.spect, "reference_index": args.reference - 1, "segmentation": args.seg,
+            "labels": args.labels})
     paths = write_outputs(result, args.output)
+    if dicom_objects:
+        from ..study.dicom_export import write_dicom_results
+
+        paths["dicom"] = write_dicom_results(args.dicom_out, dicom_objects)
     summary = {"outputs": paths, "vois": [
         {"name": v["name"], "tia_mbqh": v.get("tia_mbqh"), "residence_time_h": v.get("residence_time_h"),
          "mean_dose_gy": v.get("mean_dose_gy"), "dose_uncertainty_gy": v.get("dose_uncertainty_gy")}

@@ -36,6 +36,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--iv-labels", help="value,name CSV of the IV label map (instead of --labels)")
     parser.add_argument("--mapping", help="renaming file (JSON or CSV 'site name,default name')")
     parser.add_argument("--save-suv", action="store_true", help="also write OUT/ia_suv.nrrd and OUT/iv_suv.nrrd")
+    parser.add_argument("--dicom-out", metavar="DIR", help="also write each PET's VOIs as DICOM SEG and the measurements "
+                                                           "as a TID 1500 SR into DIR (needs highdicom)")
     add_override_arguments(parser, "ia", "intra-arterial")
     add_override_arguments(parser, "iv", "intravenous")
 
@@ -52,7 +54,20 @@ def run(args) -> int:
         parameters=parameters, labels={"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},
         overrides={route: overrides_from_args(args, route) for route in ("ia", "iv")},
         series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping)
+    dicom_objects = None
+    if args.dicom_out:
+        from ..study.dicom_export import build_dicom_results
+
+        dicom_objects = build_dicom_results(
+            result.get("provenance", {}).get("patient_id") or "uptake", {
+                "result": result, "suv": suv, "segmentations": {"ia": args.ia_seg, "iv": args.iv_seg},
+                "labels": {"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},
+                "mapping": args.mapping})
     outputs = write_outputs(result, args.output, suv if args.save_suv else None)
+    if dicom_objects:
+        from ..study.dicom_export import write_dicom_results
+
+        outputs += write_dicom_results(args.dicom_out, dicom_objects)
     summary = {key: result[key] for key in ("metric", "threshold", "mean_enhancement_ratio", "eligible",
                                             "target_lesions_in_mean", "warnings")}
     summary["outputs"] = outputs

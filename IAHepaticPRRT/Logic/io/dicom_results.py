@@ -72,20 +72,40 @@ def _copy_patient_study(target, source) -> None:
         setattr(target, keyword, value if value is not None else "")
 
 
+def _save(ds, path):
+    from .dicom_writer import save_dataset
+
+    if path is None:
+        return ds
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_dataset(ds, path)
+    return path
+
+
 # ---- RT Dose -------------------------------------------------------------------------------------
-def write_rt_dose(dose: Volume, path: str | os.PathLike, source: list, uid_key: str,
-                  series_description: str = "Absorbed dose (177Lu)") -> Path:
-    """The dose map (Gy, on the reference SPECT's grid) as an RT Dose object."""
+def write_rt_dose(dose: Volume, path: str | os.PathLike | None, source: list, uid_key: str,
+                  series_description: str = "Absorbed dose (177Lu)"):
+    """The dose map (Gy, on the reference SPECT's grid) as an RT Dose object, written to ``path``
+    (returned), or returned as a dataset when ``path`` is None."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
-    from .dicom_writer import _ds_number, deterministic_uid, new_dataset, save_dataset
+    from .dicom_writer import _ds_number, deterministic_uid, new_dataset
 
     if dose.unit not in ("Gy", ""):
         raise ValueError(f"an RT Dose holds Gy, got '{dose.unit}'")
     values = np.asarray(dose.array, dtype=np.float64)
-    if not np.all(np.isfinite(values)) or values.min() < 0:
-        raise ValueError("dose values must be finite and non-negative")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("dose values must be finite")
+    # RT Dose stores unsigned values. Negative doses (noise of count-based activity, round-off of
+    # the FFT convolution) are written as 0 and counted in DoseComment; the NRRD keeps them.
+    negative = values < 0
+    comment = "177Lu absorbed dose from SPECT/CT dosimetry (IAHepaticPRRT)"
+    if negative.any():
+        comment += f"; {int(negative.sum())} voxels below 0 Gy (min {values.min():.3g} Gy) written as 0"
+        values = np.where(negative, 0.0, values)
+    ds_comment = "177Lu absorbed dose (SPECT/CT), IAHepaticPRRT"
     grid = dose.grid
     normal = np.cross(grid.direction[:, 0], grid.direction[:, 1])
     if not np.allclose(normal, grid.direction[:, 2], atol=1e-6):
@@ -96,6 +116,7 @@ def write_rt_dose(dose: Volume, path: str | os.PathLike, source: list, uid_key: 
     ds.Modality = "RTDOSE"
     ds.SeriesInstanceUID = deterministic_uid(uid_key, "rtdose series")
     ds.SeriesNumber = 910
+    ds.OperatorsName = ""  # Type 2 (RT Series module)
     ds.SeriesDescription = series_description
     ds.InstanceNumber = 1
     ds.Manufacturer = MANUFACTURER
@@ -127,7 +148,8 @@ def write_rt_dose(dose: Volume, path: str | os.PathLike, source: list, uid_key: 
     ds.DoseGridScaling = _ds_number(scaling)
     ds.DoseUnits = "GY"
     ds.DoseType = "PHYSICAL"
-    ds.DoseComment = "177Lu absorbed dose from SPECT/CT dosimetry (IAHepaticPRRT)"
+    ds.DoseComment = ds_comment  # LO: 64 characters at most
+    ds.ImageComments = comment  # LT (General Image module): the full account
     ds.DoseSummationType = "RECORD"
     ds.TissueHeterogeneityCorrection = ["IMAGE"]
     item = Dataset()
@@ -140,10 +162,7 @@ def write_rt_dose(dose: Volume, path: str | os.PathLike, source: list, uid_key: 
     ds.ReferencedSeriesSequence = Sequence([series])
     ds.PixelData = stored.astype("<u4").tobytes()
     ds["PixelData"].VR = "OW"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_dataset(ds, path)
-    return path
+    return _save(ds, path)
 
 
 def read_rt_dose(path: str | os.PathLike) -> Volume:
@@ -165,14 +184,14 @@ def read_rt_dose(path: str | os.PathLike) -> Volume:
 
 
 # ---- SEG ---------------------------------------------------------------------------------------------
-def write_seg(segmentation: Segmentation, path: str | os.PathLike, source: list, uid_key: str,
-              series_description: str = "VOIs") -> Path:
+def write_seg(segmentation: Segmentation, path: str | os.PathLike | None, source: list, uid_key: str,
+              series_description: str = "VOIs"):
     """The segments as a binary DICOM SEG on the segmentation's own grid, referencing ``source``
-    (the headers of the image series the VOIs were used on)."""
+    (the headers of the image series the VOIs were used on); a dataset when ``path`` is None."""
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
 
-    from .dicom_writer import deterministic_uid, save_dataset
+    from .dicom_writer import deterministic_uid
 
     grid = segmentation.grid
     if not segmentation.segments:
@@ -187,6 +206,42 @@ def write_seg(segmentation: Segmentation, path: str | os.PathLike, source: list,
     row_dir, col_dir = grid.direction[:, 0], grid.direction[:, 1]
     positions = [hd.PlanePositionSequence("PATIENT", tuple(float(v) for v in grid.index_to_lps((0.0, 0.0, float(k)))))
                  for k in range(grid.shape_kji[0])]
+    if len(source) == 1 and int(source[0].get("NumberOfFrames", 1) or 1) > 1:
+        # An NM multi-frame SPECT: highdicom derives geometry from enhanced multi-frame images only;
+        # the SEG carries its own geometry (below), so the source is referenced through a copy
+        # read as one single-frame image with the NM geometry (UIDs, patient and study unchanged).
+        from pydicom.dataset import Dataset
+
+        proxy = Dataset()
+        for element in source[0]:
+            if element.keyword not in ("NumberOfFrames", "FrameIncrementPointer", "SliceVector",
+                                       "DetectorInformationSequence"):
+                proxy.add(element)
+        detector = (source[0].get("DetectorInformationSequence") or [None])[0]
+        if detector is not None:  # NM keeps its geometry here (PS3.3 C.8.4.11): the patient coordinate system
+            proxy.ImageOrientationPatient = detector.ImageOrientationPatient
+            proxy.ImagePositionPatient = detector.ImagePositionPatient
+        shared = Dataset()  # what highdicom reads from a multi-frame source (NM has no functional groups)
+        shared.PixelMeasuresSequence = [hd.PixelMeasuresSequence(
+            pixel_spacing=[float(v) for v in source[0].PixelSpacing],
+            slice_thickness=float(source[0].get("SliceThickness", grid.spacing_mm[2]) or grid.spacing_mm[2]))[0]]
+        if detector is not None:
+            shared.PlaneOrientationSequence = [hd.PlaneOrientationSequence(
+                "PATIENT", [float(v) for v in detector.ImageOrientationPatient])[0]]
+        proxy.SharedFunctionalGroupsSequence = [shared]
+        proxy.NumberOfFrames = int(source[0].NumberOfFrames)
+        if detector is not None:
+            iop = np.array(detector.ImageOrientationPatient, dtype=float)
+            step = float(source[0].get("SpacingBetweenSlices", 0) or 0) * np.cross(iop[:3], iop[3:])
+            frames = []
+            for n in range(proxy.NumberOfFrames):
+                item = Dataset()
+                position = np.array(detector.ImagePositionPatient, dtype=float) + n * step
+                item.PlanePositionSequence = [hd.PlanePositionSequence("PATIENT", [float(v) for v in position])[0]]
+                frames.append(item)
+            proxy.PerFrameFunctionalGroupsSequence = frames
+        proxy.file_meta = source[0].file_meta
+        source = [proxy]
     seg = hd.seg.Segmentation(
         source_images=source, pixel_array=masks, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=deterministic_uid(uid_key, "seg series"),
@@ -199,10 +254,7 @@ def write_seg(segmentation: Segmentation, path: str | os.PathLike, source: list,
         plane_orientation=hd.PlaneOrientationSequence("PATIENT", tuple(float(v) for v in (*row_dir, *col_dir))),
         plane_positions=positions, omit_empty_frames=True)
     seg.SeriesDescription = series_description
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_dataset(seg, path)
-    return path
+    return _save(seg, path)
 
 
 # ---- SR (TID 1500) -----------------------------------------------------------------------------------
@@ -262,27 +314,22 @@ def measurement_groups(uptake: dict | None, dosimetry: dict | None) -> list[dict
     return groups
 
 
-def write_measurement_report(groups: list[dict], path: str | os.PathLike, segs: dict, sources: dict, uid_key: str,
-                             suv_type: str = "bw") -> Path:
+def write_measurement_report(groups: list[dict], path: str | os.PathLike | None, segs: dict, sources: dict,
+                             uid_key: str, suv_type: str = "bw"):
     """A TID 1500 measurement report: one volumetric ROI group per entry of ``groups``
     (:func:`measurement_groups`), its segment referenced in the SEG of its source
     (``segs[source]``: the SEG dataset; ``sources[source]``: the image headers)."""
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
 
-    from .dicom_writer import deterministic_uid, save_dataset
+    from .dicom_writer import deterministic_uid
 
     concepts = measurement_concepts(suv_type)
     observer = hd.sr.ObserverContext(observer_type=codes.cid270.Device,
                                      observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
                                          uid=deterministic_uid("IAHepaticPRRT device"), name="IAHepaticPRRT",
                                          manufacturer_name=MANUFACTURER, model_name=__version__))
-    first_source = next(iter(sources.values()))[0]
-    context = hd.sr.ObservationContext(observer_device_context=observer,
-                                       subject_context=hd.sr.SubjectContext(
-                                           subject_class=codes.DCM.Patient,
-                                           subject_class_specific_context=hd.sr.SubjectContextPatient(
-                                               subject_id=str(first_source.get("PatientID", "") or ""))))
+    context = hd.sr.ObservationContext(observer_device_context=observer)
     algorithm = hd.sr.AlgorithmIdentification(name="IAHepaticPRRT", version=__version__)
     items = []
     for index, group in enumerate(groups, start=1):
@@ -314,10 +361,14 @@ def write_measurement_report(groups: list[dict], path: str | os.PathLike, segs: 
                                  sop_instance_uid=deterministic_uid(uid_key, "sr instance"), instance_number=1,
                                  manufacturer=MANUFACTURER, is_complete=True, is_final=False)
     sr.SeriesDescription = "IAHepaticPRRT measurements"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_dataset(sr, path)
-    return path
+    from pydicom.dataset import Dataset
+
+    scheme = Dataset()  # the private coding scheme declared (PS3.3 C.12.1.1.2)
+    scheme.CodingSchemeDesignator = PRIVATE_SCHEME
+    scheme.CodingSchemeName = "IAHepaticPRRT quantities"
+    scheme.CodingSchemeResponsibleOrganization = "IAHepaticPRRT project"
+    sr.CodingSchemeIdentificationSequence = [scheme]
+    return _save(sr, path)
 
 
 def read_measurement_report(path: str | os.PathLike) -> dict[str, dict[str, float]]:
