@@ -185,3 +185,15 @@ def test_rtstruct_and_seg_of_the_synthetic_patient_give_the_seg_nrrd_statistics(
                 assert results[label][name][key] == pytest.approx(reference[key], rel=0.02), (label, name, key)
         compared += 1
     assert compared >= 8  # lesions 1-3, extra-hepatic lesion, liver, healthy liver, kidneys, spleen, marrow, ...
+
+
+def test_module_logic_loads_an_rtstruct_onto_a_volume_node(module_logic):
+    """Headless (real MRML): the DRO's PET as a volume node, its RTSTRUCT rasterised for that node
+    into a segmentation node; a mismatched Frame of Reference is refused."""
+    pet_node = module_logic.load_dicom_volume(DRO / "DRO_0_0" / "PT")
+    node = module_logic.load_segmentation(DRO / "DRO_0_0" / "RS", reference_node=pet_node)
+    assert node.GetSegmentation().GetNumberOfSegments() == 1
+    assert node.GetSegmentation().GetNthSegment(0).GetName() == "region_1"
+    pet_node.SetAttribute("IAHepaticPRRT.frame_of_reference_uid", "9.9.9")
+    with pytest.raises(InputError, match="Frame of Reference"):
+        module_logic.load_segmentation(DRO / "DRO_0_0" / "RS", reference_node=pet_node)

@@ -526,9 +526,9 @@ def _check_improved(initial_metric: float, final_metric: float, stage: str) -> N
 # ---- linear registration -------------------------------------------------------------------------
 def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None = None, *args, **kwargs):
     """Rigid (6 degrees of freedom) or affine registration; see :func:`_register_linear` for the
-    parameters. Runs with ITK single-threaded (reproducible transforms, :class:`_single_threaded_itk`)."""
-    with _single_threaded_itk():
-        return _register_linear(fixed, moving, fixed_mask, *args, **kwargs)
+    parameters. The optimisation runs with ITK single-threaded (reproducible transforms,
+    :class:`_single_threaded_itk`); the image preparation keeps ITK's threads."""
+    return _register_linear(fixed, moving, fixed_mask, *args, **kwargs)
 
 
 def _register_linear(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None = None,
@@ -643,9 +643,10 @@ def _register_linear(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | Non
     method.SetSmoothingSigmasPerLevel(list(smoothing_sigmas))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.SetInitialTransform(start_transform, inPlace=False)
-    method.SetNumberOfThreads(REGISTRATION_THREADS)  # reproducible transforms (see _single_threaded_itk)
+    method.SetNumberOfThreads(REGISTRATION_THREADS)
     try:
-        transform = method.Execute(fixed_image, moving_image)
+        with _single_threaded_itk():  # reproducible transforms
+            transform = method.Execute(fixed_image, moving_image)
     except RuntimeError as exc:
         raise ComputationError(f"registration failed: {_last_line(exc)}") from exc
     transform = simplify(transform)
@@ -752,9 +753,8 @@ def refine_affine(fixed: Volume, moving: Volume, rigid: RegistrationResult, fixe
 # ---- deformable stage ------------------------------------------------------------------------------
 def register_deformable(fixed: Volume, moving: Volume, linear: RegistrationResult, fixed_mask: np.ndarray | None = None,
                         **kwargs) -> RegistrationResult:
-    """B-spline refinement (:func:`_register_bspline`), ITK single-threaded (reproducible)."""
-    with _single_threaded_itk():
-        return _register_bspline(fixed, moving, linear, fixed_mask, **kwargs)
+    """B-spline refinement (:func:`_register_bspline`); the optimisation ITK single-threaded (reproducible)."""
+    return _register_bspline(fixed, moving, linear, fixed_mask, **kwargs)
 
 
 def _register_bspline(fixed: Volume, moving: Volume, linear: RegistrationResult, fixed_mask: np.ndarray | None = None,
@@ -808,7 +808,8 @@ def _register_bspline(fixed: Volume, moving: Volume, linear: RegistrationResult,
     method.SetSmoothingSigmasPerLevel(list(smoothing_sigmas))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     try:
-        method.Execute(fixed_image, moving_image)
+        with _single_threaded_itk():  # reproducible transforms
+            method.Execute(fixed_image, moving_image)
     except RuntimeError as exc:
         raise ComputationError(f"deformable registration failed: {_last_line(exc)}") from exc
     composite = sitk.CompositeTransform([linear_transform, bspline])
