@@ -237,3 +237,24 @@ def test_real_file_without_file_meta_is_recognised_as_dicom(tmp_path):
     (tmp_path / "junk.dcm").write_bytes(b"\x00" * 300)
     with pytest.raises(InputError, match="not a readable DICOM file"):
         scan_folder(tmp_path)
+
+
+def test_compressed_nm_multiframe_spect_reads_like_the_original(tmp_path):
+    """An NM RECON TOMO file re-encoded RLE Lossless (pydicom's own encoder): the same Bq/mL, and the
+    decoder in the provenance."""
+    import spect_builders as sb
+    from pydicom.uid import RLELossless
+
+    from iahepaticprrt.io.spect_dicom import read_time_point
+
+    patient = sb.default_patient()
+    written = sb.write_time_point(patient, 0, tmp_path, ct=False)
+    original = read_time_point(written["nm"])
+    ds = pydicom.dcmread(written["nm"])
+    ds.compress(RLELossless)
+    compressed_path = tmp_path / "rle.dcm"
+    ds.save_as(compressed_path)
+    assert pydicom.dcmread(compressed_path).file_meta.TransferSyntaxUID == RLELossless
+    compressed = read_time_point(compressed_path)
+    np.testing.assert_array_equal(compressed.volume.array, original.volume.array)
+    assert "RLE Lossless" in compressed.provenance["pixel_decoders"]

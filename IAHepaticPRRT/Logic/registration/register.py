@@ -278,18 +278,25 @@ def _default_region(image):
     return _dilated(_foreground(image), FOREGROUND_MARGIN_MM)
 
 
-def _valid_field_of_view(image):
-    """``image`` without the slabs at its ends (along k, the scan axis) that hold one constant value
-    not above the image's median: the padding a scanner or an export writes where the field of
-    view ended (a CT cropped to a shorter scan, filled with air), which real anatomy never is
-    (noise). One more slice is dropped on each padded side (at the working resolution it mixes
-    padding and anatomy). Returns (image, description)."""
+#: A padded slab is left out only where the other image's body reaches more than this far into it (mm,
+#: above patient motion between scans plus a working slice): beyond a body's end, constant air may be
+#: real (a noise-free phantom) and its edge helps.
+PADDING_OVERLAP_MM = 20.0
+
+
+def _padded_slabs(image) -> tuple[int, int, float] | None:
+    """(first, end, value): the slices [first, end) of ``image`` (along k, the scan axis) outside
+    the slabs at its ends that hold one constant value not above the image's median, the padding
+    a scanner or an export writes where the field of view ended (a CT cropped to a shorter scan,
+    filled with air; real anatomy and air are never exactly constant). One more slice is counted
+    as padding on each padded side (at the working resolution it mixes padding and anatomy).
+    None when there is no such slab."""
     import SimpleITK as sitk
 
     array = sitk.GetArrayViewFromImage(image)
     n = array.shape[0]
     if n < 32:
-        return image, None
+        return None
     low = float(np.median(array[::max(1, n // 16)]))  # padding is air-like: not above the median
     minima = array.reshape(n, -1).min(axis=1)
     constant = (minima == array.reshape(n, -1).max(axis=1)) & (minima <= low)
@@ -299,24 +306,62 @@ def _valid_field_of_view(image):
     hi = n
     while hi > lo and constant[hi - 1] and minima[hi - 1] == minima[-1]:
         hi -= 1
-    floor = float(minima[0] if lo > 0 else minima[-1])
+    value = float(minima[0] if lo > 0 else minima[-1])
     lo = lo + 1 if lo > 0 else 0
     hi = hi - 1 if hi < n else n
     if (lo == 0 and hi == n) or hi - lo < 16:
+        return None
+    return lo, hi, value
+
+
+def _body_k_range(body_of, image) -> tuple[float, float]:
+    """The extent of ``body_of``'s Otsu foreground in ``image``'s continuous k index."""
+    import SimpleITK as sitk
+
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(_foreground(body_of))
+    if not stats.HasLabel(1):
+        return math.inf, -math.inf
+    x, y, z, nx, ny, nz = stats.GetBoundingBox(1)
+    corners = [body_of.TransformContinuousIndexToPhysicalPoint((a, b, c))
+               for a in (x - 0.5, x + nx - 0.5) for b in (y - 0.5, y + ny - 0.5) for c in (z - 0.5, z + nz - 0.5)]
+    ks = [image.TransformPhysicalPointToContinuousIndex(p)[2] for p in corners]
+    return min(ks), max(ks)
+
+
+def _valid_field_of_view(image, other):
+    """``image`` without its padded end slabs (:func:`_padded_slabs`) on each side where the body
+    of ``other`` (Otsu foreground, in scanner coordinates) reaches more than
+    ``PADDING_OVERLAP_MM`` into the padding: there the padding would be compared with anatomy and
+    pull the optimum. Returns (image, description or None)."""
+    import SimpleITK as sitk
+
+    padded = _padded_slabs(image)
+    if padded is None:
+        return image, None
+    lo, hi, value = padded
+    n, spacing = image.GetSize()[2], image.GetSpacing()[2]
+    first, last = _body_k_range(other, image)
+    reach = PADDING_OVERLAP_MM / spacing
+    start = lo if lo > 0 and first < lo - reach else 0
+    end = hi if hi < n and last > hi - 1 + reach else n
+    if start == 0 and end == n:
         return image, None
     size = list(image.GetSize())
-    size[2] = hi - lo
-    cropped = sitk.RegionOfInterest(image, size, [0, 0, lo])
-    spacing = image.GetSpacing()[2]
-    return cropped, {"padded_mm_removed": [lo * spacing, (n - hi) * spacing], "padding_value": floor}
+    size[2] = end - start
+    cropped = sitk.RegionOfInterest(image, size, [0, 0, start])
+    return cropped, {"padded_mm_removed": [start * spacing, (n - end) * spacing], "padding_value": value}
 
 
 def _working_pair(fixed: Volume, moving: Volume, fixed_mask, working_spacing_mm, fov_masks: dict | None = None):
     """Both images at the working resolution, each limited to its valid field of view (padded
-    slabs removed, :func:`_valid_field_of_view`), and the metric region on the fixed one (the
-    user's mask, or the default foreground region). ``fov_masks`` receives what was removed."""
-    fixed_image, fixed_fov = _valid_field_of_view(_working_image(fixed, working_spacing_mm))
-    moving_image, moving_fov = _valid_field_of_view(_working_image(moving, working_spacing_mm))
+    slabs that the other image's body reaches into removed, :func:`_valid_field_of_view`), and the
+    metric region on the fixed one (the user's mask, or the default foreground region).
+    ``fov_masks`` receives what was removed."""
+    fixed_full = _working_image(fixed, working_spacing_mm)
+    moving_full = _working_image(moving, working_spacing_mm)
+    fixed_image, fixed_fov = _valid_field_of_view(fixed_full, moving_full)
+    moving_image, moving_fov = _valid_field_of_view(moving_full, fixed_full)
     if fov_masks is not None:
         fov_masks.update({"fixed": fixed_fov, "moving": moving_fov})
     region = _mask_on(fixed_image, fixed_mask, fixed.grid)
