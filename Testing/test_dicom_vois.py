@@ -128,7 +128,7 @@ def test_fractional_seg_is_a_mask_at_half(tmp_path):
     from iahepaticprrt.io.dicom_writer import write_image_series
 
     grid = Grid((4, 8, 8), (2.0, 2.0, 3.0), (0.0, 0.0, 0.0))
-    common = {"Units": "BQML", "StudyInstanceUID": "1.2.3", "PatientID": "P", "PatientName": "P", "StudyDate": "20250101",
+    common = {"Units": "BQML", "StudyInstanceUID": "1.2.3", "PatientID": "P", "PatientName": "Test^P", "StudyDate": "20250101",
               "StudyTime": "100000", "StudyID": "1", "AccessionNumber": "", "PatientBirthDate": "", "PatientSex": "M",
               "ReferringPhysicianName": "", "SeriesNumber": 1}
     paths = write_image_series(np.ones(grid.shape_kji), grid, tmp_path / "pt", "PT", common, uid_key="f")
