@@ -108,7 +108,9 @@ def run_dosimetry(spect_sources: list, segmentation_path, options: DosimetryOpti
         segmentation = segmentation_path
         segmentation_path = segmentation.source or "segmentation"
     else:
-        segmentation = read_segmentation(segmentation_path, labels_csv)
+        # The reference time point is the image an RTSTRUCT is rasterised for (and whose Frame of
+        # Reference an RTSTRUCT or SEG must share).
+        segmentation = read_segmentation(segmentation_path, labels_csv, points[options.reference_index].volume)
     inputs = {"spect": [str(s) for s in spect_sources], "ct": [str(c) for c in ct_sources or []],
               "segmentation": str(segmentation_path), "labels": str(labels_csv) if labels_csv else None}
     return compute_dosimetry(points, segmentation, options, cts, inputs=inputs, ct_identities=ct_identities)
