@@ -111,7 +111,11 @@ def test_auto_model_on_the_corrected_curves(phantom):
     for name in ORGANS:
         tac = _voi(report, name)["tac"]
         fit = kinetics.fit_tac("auto", [p["time_h"] for p in tac], [p["activity_mbq"] for p in tac])
-        assert fit.model == "mono-exp"
+        print(f"{name}: auto chose {fit.model}, TIA {100 * (fit.tia_mbqh / truth['spect']['tia_mbqh'][name] - 1):+.1f} %"
+              f" ({fit.selection})")
+        # The phantom's organs follow uptake-washout kinetics: with 4 points the F-test lets auto take
+        # bi-exp-uptake when the first point sits significantly below the mono-exponential trend.
+        assert fit.model in ("mono-exp", "bi-exp-uptake")
         assert fit.tia_mbqh == pytest.approx(truth["spect"]["tia_mbqh"][name], rel=0.05)
 
 
