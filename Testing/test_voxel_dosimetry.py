@@ -60,8 +60,8 @@ def test_sphere_tia_and_ldm_dose(ldm_case):
     assert voi["mass_g"] == pytest.approx(mass_g, rel=1e-9)
     assert mass_g == pytest.approx(4.0 / 3.0 * math.pi * 3.0 ** 3, rel=0.05)  # the voxelised sphere (+4 %)
     expected = LDM_GY_G_PER_MBQH * tia_true / mass_g
-    assert voi["mean_dose_gy"] == pytest.approx(expected, rel=0.01)
-    assert voi["mean_dose_gy_voi_ldm"] == pytest.approx(expected, rel=0.01)
+    assert voi["absorbed_dose_gy"] == pytest.approx(expected, rel=0.01)
+    assert voi["ldm_voi_dose_gy"] == pytest.approx(expected, rel=0.01)
     assert voi["d2_gy"] == pytest.approx(expected, rel=0.01) and voi["d98_gy"] == pytest.approx(expected, rel=0.01)
     assert voi["residence_time_h"] == pytest.approx(voi["tia_mbqh"] / 7400.0, rel=1e-12)
 
@@ -90,12 +90,12 @@ def test_sphere_vsv_mean_dose_against_direct_pair_summation(vsv_case):
     tia_per_voxel = A0_MBQ / LAMBDA_PER_H / mask.sum()
     # No CT: tissue at 1.0 g/mL, kernel for 1.04 g/mL -> short-range dose x 1.04 (energy kept).
     reference = _pair_summation_mean_dose(mask, tia_per_voxel, kernel, 1.04 / 1.0)
-    photons = voi["mean_dose_gy"] - reference
-    print(f"VSV mean dose {voi['mean_dose_gy']:.3f} Gy: short range by pair summation {reference:.3f} Gy + photons "
-          f"{photons:.3f} Gy ({100 * photons / voi['mean_dose_gy_voi_ldm']:.1f} % of LDM {voi['mean_dose_gy_voi_ldm']:.3f} Gy)")
+    photons = voi["absorbed_dose_gy"] - reference
+    print(f"VSV absorbed dose {voi['absorbed_dose_gy']:.3f} Gy: short range by pair summation {reference:.3f} Gy + "
+          f"photons {photons:.3f} Gy ({100 * photons / voi['ldm_voi_dose_gy']:.1f} % of LDM {voi['ldm_voi_dose_gy']:.3f} Gy)")
     # Photon self-dose of a 30 mm sphere: its photons (0.0351 MeV per decay, 24 % of the electron energy)
     # are absorbed in it only by a few per cent (MIRD sphere absorbed fractions): 0.5-4 % of the LDM dose.
-    assert 0.005 * voi["mean_dose_gy_voi_ldm"] < photons < 0.04 * voi["mean_dose_gy_voi_ldm"]
+    assert 0.005 * voi["ldm_voi_dose_gy"] < photons < 0.04 * voi["ldm_voi_dose_gy"]
     assert result.report["provenance"]["dose"]["grid_handling"].startswith("image voxels")
 
 

@@ -203,10 +203,9 @@ def photon_voxel_kernel(voxel_mm: float, radius_mm: float = PHOTON_KERNEL_RADIUS
         du = np.stack(np.meshgrid(nodes, nodes, nodes, indexing="ij"), axis=-1).reshape(-1, 3)
         w = np.einsum("a,b,c->abc", weights, weights, weights).ravel()
         near = np.argwhere((chebyshev >= lowest) & (chebyshev <= reach))
-        for index in near:
-            d = offsets[index]
-            r = np.linalg.norm((d[None, :] + du) * voxel_mm, axis=1)
-            values[tuple(index)] = float(np.sum(w * point_kernel_gy_per_decay(r, density_g_per_ml)))
+        r = np.linalg.norm((offsets[near][:, None, :] + du[None, :, :]) * voxel_mm, axis=2)   # (offsets, samples)
+        averaged = point_kernel_gy_per_decay(r, density_g_per_ml) @ w
+        values[tuple(near.T)] = averaged
     values[centre_mm > radius_mm] = 0.0
     decays_per_mbqh = 3.6e9
     kernel = values * decays_per_mbqh

@@ -223,13 +223,3 @@ def kernel_for(grid: Grid, medium: str = "soft") -> Kernel:
 
     match = matching_kernel_size(grid.spacing_mm, medium)
     return short_range_kernel(match if match is not None else nearest_kernel_size(grid.spacing_mm, medium), medium)
-
-
-def mean_dose_gy(dose_gy: np.ndarray, weights: np.ndarray, density_g_per_ml) -> float:
-    """Mass-weighted mean dose of a VOI (energy / mass) with coverage-fraction weights."""
-    mass = np.asarray(weights, dtype=np.float64) * np.broadcast_to(np.asarray(density_g_per_ml, dtype=np.float64),
-                                                                   np.shape(weights))
-    total = float(mass.sum())
-    if total <= 0:
-        return math.nan
-    return float(np.sum(mass * dose_gy, dtype=np.float64) / total)
