@@ -54,13 +54,17 @@ _RUNS: dict = {}
 
 
 def _run_mode(patient, method: str, pvc: bool):
-    """One dosimetry of the patient through the Python API the command runs (same argument parser and
-    options), cached per mode; dose.nrrd and dosimetry.json written and read back as a user would."""
+    """One dosimetry of the patient with the command's own argument parser and options, cached per mode.
+    The time points are read, timed and registered once (``align_time_points``: registration does not
+    depend on the dose method or the partial-volume correction), then each mode runs the cycle's
+    dosimetry; dose.nrrd and dosimetry.json are written and read back as a user would."""
     import argparse
 
     from iahepaticprrt.commands.dosimetry import add_arguments, options_from_args
-    from iahepaticprrt.dosimetry.cycle import write_outputs
-    from iahepaticprrt.study.dosimetry_run import run_dosimetry
+    from iahepaticprrt.dosimetry.cycle import dosimetry_of_cycle, write_outputs
+    from iahepaticprrt.io.dicom_series import read_series
+    from iahepaticprrt.io.segmentation_files import read_segmentation
+    from iahepaticprrt.study.dosimetry_run import align_time_points, load_time_points
 
     folder, out, truth = patient
     key = (str(folder), method, pvc)
@@ -69,7 +73,13 @@ def _run_mode(patient, method: str, pvc: bool):
         parser = argparse.ArgumentParser()
         add_arguments(parser)
         args = parser.parse_args(_dosimetry_args(out, truth, result_dir, method, pvc)[1:])
-        result = run_dosimetry(args.spect, args.seg, options_from_args(args), args.labels, args.ct)
+        options = options_from_args(args)
+        if "aligned" not in _RUNS:
+            points = load_time_points(args.spect, options)
+            cts = [read_series(path, modalities=("CT",)).volume for path in args.ct]
+            _RUNS["aligned"] = align_time_points(points, options, cts) + (read_segmentation(args.seg),)
+        aligned, warnings, segmentation = _RUNS["aligned"]
+        result = dosimetry_of_cycle(aligned, segmentation, options, list(warnings))
         write_outputs(result, result_dir)
         _RUNS[key] = (result, result_dir)
     return _RUNS[key]

@@ -19,9 +19,10 @@ Conventions (see also docs/dosimetry.md):
   in hours; or the times given by the user (volume files need them).
 - Masses: from the reference CT (HU -> density, :mod:`iahepaticprrt.dosimetry.ct_density`) on the segmentation's grid;
   without a CT every voxel is water-equivalent, 1.0 g/mL.
-- One dose per VOI: ``absorbed_dose_gy`` is the mass-weighted mean over the VOI of the dose map, and the
-  dose map is built from the VOIs' own kinetics (:mod:`iahepaticprrt.dosimetry.tia_map`): the map's TIA
-  over each VOI is that VOI's fitted (partial-volume-corrected) TIA. ``absorbed_dose_method`` says how
+- One dose per VOI: ``absorbed_dose_gy`` is the energy the dose map deposits in the VOI over the VOI's
+  mass (the mass-weighted mean of the map, with the VOI's own mass), and the dose map is built from the
+  VOIs' own kinetics (:mod:`iahepaticprrt.dosimetry.tia_map`): the map's TIA over each VOI is that VOI's
+  fitted (partial-volume-corrected) TIA. ``absorbed_dose_method`` says how
   in one sentence; ``absorbed_dose_uncertainty_gy`` applies the VOI TIA's relative standard
   uncertainty (fit, calibration, recovery) to it. Secondary figures keep their own names:
   ``ldm_voi_dose_gy`` (0.08532 x TIA / mass), ``sphere_model_dose_gy``, ``organ_s_value_dose_gy`` and,
@@ -236,11 +237,11 @@ def dose_density(ct_density: np.ndarray, body: np.ndarray | None, segmentation: 
       dose map would disagree with the VOI's mass.
     """
     from .masses import is_marrow, segmentation_density
-    from .tia_map import _disjoint_labels
+    from .tia_map import disjoint_labels
 
     inside = np.maximum(ct_density, np.float32(LOWEST_TISSUE_DENSITY_G_PER_ML)).astype(np.float64)
     fine = segmentation_density(segmentation, reference_ct, options.ct_calibration)
-    labels, order = _disjoint_labels(segmentation, [s.name for s in segmentation.segments])
+    labels, order = disjoint_labels(segmentation, [s.name for s in segmentation.segments])
     factor = np.ones(grid.shape_kji, dtype=np.float64)
     for value, name in enumerate(order, start=1):
         region = labels == value

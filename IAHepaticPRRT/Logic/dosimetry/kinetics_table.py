@@ -1,7 +1,7 @@
 """The ``kinetics`` command's work: read a TAC table, fit each VOI, write kinetics.json.
 
 TAC CSV: one row per VOI and time point, columns ``voi,time_h,activity_mbq`` and optionally
-``mass_g`` (one value per VOI; gives the local-deposition mean dose 0.08532 x TIA / m) and
+``mass_g`` (one value per VOI; gives the absorbed dose by local deposition, 0.08532 x TIA / m) and
 ``activity_uncertainty_mbq`` (standard uncertainty of each activity; weights the fit and makes its
 covariance absolute).
 """

@@ -69,7 +69,7 @@ class HybridMap:
     warnings: dict = field(default_factory=dict)        # VOI -> list of warnings
 
 
-def _disjoint_labels(segmentation: Segmentation, names: list[str]) -> tuple[np.ndarray, list[str]]:
+def disjoint_labels(segmentation: Segmentation, names: list[str]) -> tuple[np.ndarray, list[str]]:
     """Label map on the segmentation grid (0 = in none of ``names``): each voxel to the smallest VOI."""
     segments = sorted((s for s in segmentation.segments if s.name in names and s.voxel_count > 0),
                       key=lambda s: s.voxel_count, reverse=True)
@@ -92,7 +92,7 @@ def hybrid_tia_map(reference_activity_mbq: np.ndarray, voi_tia_mbqh: dict, voi_w
     names = [n for n in voi_tia_mbqh if voi_tia_mbqh[n] is not None and n in voi_weights]
     body_f = np.ones(shape, np.float32) if body is None else np.asarray(body, dtype=np.float32)
     distribution = np.maximum(np.asarray(reference_activity_mbq, dtype=np.float32), 0.0) * body_f
-    labels, order = _disjoint_labels(segmentation, names)
+    labels, order = disjoint_labels(segmentation, names)
     regions, region_owner = [], []
     covered = np.zeros(shape, np.float32)
     for value, name in enumerate(order, start=1):

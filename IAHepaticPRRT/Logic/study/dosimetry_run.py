@@ -32,9 +32,10 @@ def load_time_points(sources, options: DosimetryOptions) -> list[SpectTimePoint]
     return points
 
 
-def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, options: DosimetryOptions,
-                      cts: list | None = None, times_h: list | None = None, inputs: dict | None = None) -> DosimetryResult:
-    """The whole cycle's dosimetry from time points already read: check, time, align, compute."""
+def align_time_points(points: list[SpectTimePoint], options: DosimetryOptions, cts: list | None = None,
+                      times_h: list | None = None) -> tuple[AlignedTimePoints, list[str]]:
+    """Check the time points, time them since administration and align them on the reference one
+    (registration); returns them with the warnings of these stages."""
     check_time_points(points, options, cts)
     warnings: list[str] = []
     for point in points:
@@ -46,6 +47,13 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
     warnings.extend(registration_warnings)
     aligned = AlignedTimePoints(points, times, arrays, points[options.reference_index].volume.grid, time_records,
                                 registration_records, cts[options.reference_index] if cts is not None else None)
+    return aligned, warnings
+
+
+def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, options: DosimetryOptions,
+                      cts: list | None = None, times_h: list | None = None, inputs: dict | None = None) -> DosimetryResult:
+    """The whole cycle's dosimetry from time points already read: check, time, align, compute."""
+    aligned, warnings = align_time_points(points, options, cts, times_h)
     return dosimetry_of_cycle(aligned, segmentation, options, warnings, inputs)
 
 
