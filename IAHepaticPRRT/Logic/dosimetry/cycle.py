@@ -239,7 +239,8 @@ def dose_density(ct_density: np.ndarray, body: np.ndarray | None, segmentation: 
     from .masses import is_marrow, segmentation_density
     from .tia_map import disjoint_labels
 
-    inside = np.maximum(ct_density, np.float32(LOWEST_TISSUE_DENSITY_G_PER_ML)).astype(np.float64)
+    averaged = np.asarray(ct_density, dtype=np.float64)
+    inside = np.maximum(averaged, LOWEST_TISSUE_DENSITY_G_PER_ML)
     fine = segmentation_density(segmentation, reference_ct, options.ct_calibration)
     labels, order = disjoint_labels(segmentation, [s.name for s in segmentation.segments])
     factor = np.ones(grid.shape_kji, dtype=np.float64)
@@ -252,7 +253,7 @@ def dose_density(ct_density: np.ndarray, body: np.ndarray | None, segmentation: 
         if covered <= 0:
             continue
         target = RED_MARROW_DENSITY_G_PER_ML if is_marrow(name) else float(np.mean(fine[region], dtype=np.float64))
-        current = float(np.sum(w * inside) / covered)
+        current = float(np.sum(w * averaged) / covered)  # both means before the floor: air in a VOI counts alike
         if current > 0:
             factor += w * (target / current - 1.0)
     inside = (inside * factor).astype(np.float32)
