@@ -91,7 +91,7 @@ def test_sr_measurements_equal_results_json(run):
             compared += 1
     for voi in saved["dosimetry"]["vois"]:
         group = report[f"{voi['name']} (177Lu SPECT)"]
-        assert group["Absorbed Dose / Mean"] == pytest.approx(voi["mean_dose_gy"], rel=1e-12)
+        assert group["Absorbed Dose / Mean"] == pytest.approx(voi["absorbed_dose_gy"], rel=1e-12)
         assert group["Time-integrated activity"] == pytest.approx(voi["tia_mbqh"], rel=1e-12)
         assert group["Residence time (time-integrated activity coefficient)"] == pytest.approx(
             voi["residence_time_h"], rel=1e-12)

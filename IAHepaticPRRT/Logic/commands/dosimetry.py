@@ -46,7 +46,8 @@ def add_arguments(parser) -> None:
                         help="dose map: local deposition (default) or voxel S-value convolution")
     parser.add_argument("--model", choices=MODEL_CHOICES, default="auto", help="VOI kinetic model (default auto)")
     parser.add_argument("--voxel-model", choices=VOXEL_MODELS, default="mono-exp",
-                        help="voxel-wise TIA model for the dose map (default mono-exp, trapezoid fallback)")
+                        help="voxel-wise TIA model for the body's voxels in no VOI (default mono-exp, trapezoid "
+                             "fallback); inside VOIs the dose map carries each VOI's own TIA")
     parser.add_argument("--ct", nargs="+", metavar="CT", help="one CT DICOM folder per time point (registration, density)")
     parser.add_argument("--ct-calibration", help="site HU-density calibration CSV hu,density_g_per_ml")
     parser.add_argument("--no-registration", action="store_true",
@@ -55,7 +56,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--recovery", help="recovery coefficients CSV volume_ml,rc[,rc_uncertainty]")
     parser.add_argument("--pvc-fwhm-mm", type=float,
                         help="partial-volume correction of the VOI activities by the geometric transfer matrix, for "
-                             "a Gaussian SPECT resolution of this FWHM (mm); the dose maps are not corrected")
+                             "a Gaussian SPECT resolution of this FWHM (mm); each VOI's corrected TIA is carried into the dose map")
     parser.add_argument("--activity-uncertainty-percent", type=float,
                         help="relative standard uncertainty of each VOI activity (%%); weights the fits")
     parser.add_argument("--previous-cycles", help="CSV or JSON of earlier cycles: cycle,kidney_dose_gy,kidney_bed_gy,"
@@ -119,7 +120,8 @@ def run(args) -> int:
             paths["dicom"] = write_dicom_results(args.dicom_out, dicom_objects)
     summary = {"outputs": paths, "vois": [
         {"name": v["name"], "tia_mbqh": v.get("tia_mbqh"), "residence_time_h": v.get("residence_time_h"),
-         "mean_dose_gy": v.get("mean_dose_gy"), "dose_uncertainty_gy": v.get("dose_uncertainty_gy")}
+         "absorbed_dose_gy": v.get("absorbed_dose_gy"),
+         "absorbed_dose_uncertainty_gy": v.get("absorbed_dose_uncertainty_gy")}
         for v in result.report["vois"]], "warnings": result.report["warnings"]}
     from ..io.output_files import to_json_text
 

@@ -287,7 +287,7 @@ def measurement_concepts(suv_type: str = "bw") -> dict:
         "enhancement_ratio": (_code("ER-IA-IV", "Enhancement ratio intra-arterial/intravenous"), None, "{ratio}"),
         "tia_mbqh": (_code("TIA", "Time-integrated activity"), None, "MBq.h"),
         "residence_time_h": (_code("RT-TIAC", "Residence time (time-integrated activity coefficient)"), None, "h"),
-        "mean_dose_gy": (codes.DCM.AbsorbedDose, codes.SCT.Mean, "Gy"),
+        "absorbed_dose_gy": (codes.DCM.AbsorbedDose, codes.SCT.Mean, "Gy"),
     }
 
 
@@ -306,7 +306,7 @@ def measurement_groups(uptake: dict | None, dosimetry: dict | None) -> list[dict
                 groups.append({"group": f"{voi['name']} ({route.upper()} PET)", "segment": voi["name"],
                                "source": route, "values": values})
     for voi in (dosimetry or {}).get("vois", []):
-        values = {key: voi.get(key) for key in ("volume_ml", "tia_mbqh", "residence_time_h", "mean_dose_gy")}
+        values = {key: voi.get(key) for key in ("volume_ml", "tia_mbqh", "residence_time_h", "absorbed_dose_gy")}
         values = {k: float(v) for k, v in values.items() if v is not None}
         if values:
             groups.append({"group": f"{voi['name']} (177Lu SPECT)", "segment": voi["name"], "source": "spect",
