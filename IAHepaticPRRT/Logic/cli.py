@@ -32,6 +32,7 @@ COMMANDS = {
     "suv": "suv",
     "uptake": "uptake",
     "run": "run",
+    "response": "response",
     "batch": "batch",
     "register": "register",
     "propagate": "propagate",

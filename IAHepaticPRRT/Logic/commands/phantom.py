@@ -17,13 +17,17 @@ def add_arguments(parser) -> None:
                         help="style of the DICOM headers (default siemens)")
     parser.add_argument("--small", action="store_true",
                         help="coarse grids for fast tests (generates in a few seconds) instead of the default size")
+    parser.add_argument("--follow-up", action="store_true",
+                        help="also the 18-month follow-up: MR and CT scans at baseline and 3, 6, 12 and 18 months with "
+                             "their segmentations, each lesion's volume following a known dose-response model "
+                             "(manifest_ct.json and manifest_carry_over.json use the CT scans and carried VOIs)")
 
 
 def run(args) -> int:
     from ..phantom.generate import generate_phantom
 
     truth = generate_phantom(args.output, seed=args.seed, noise=not args.no_noise, vendor=args.vendor,
-                             size="small" if args.small else "default")
+                             size="small" if args.small else "default", follow_up=args.follow_up)
     summary = {
         "output": args.output,
         "generator": truth["generator"],
@@ -31,5 +35,11 @@ def run(args) -> int:
         "eligible": truth["eligible"],
         "truth": "truth.json",
     }
+    if "followup" in truth:
+        followup = truth["followup"]
+        summary["followup"] = {"visits": [v["name"] for v in followup["visits"]],
+                               "best_overall_response": followup["recist"]["best_overall_response"],
+                               "pfs_months": followup["pfs_months"], "pfs_event_type": followup["pfs_event_type"],
+                               "new_lesion": followup["new_lesion"]["visit"] if followup["new_lesion"] else None}
     print(json.dumps(summary, indent=2))
     return 0

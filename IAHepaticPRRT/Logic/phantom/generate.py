@@ -327,8 +327,14 @@ def _spect_truth(tissues, time_points: list[dict]) -> dict:
 
 # ---- the whole patient --------------------------------------------------------------------------
 def generate_phantom(out_dir: str | os.PathLike, seed: int = 1, noise: bool = True, vendor: str = "siemens",
-                     size: str = "default") -> dict:
-    """Write the synthetic patient into ``out_dir`` (new or empty folder) and return its truth."""
+                     size: str = "default", follow_up: bool = False) -> dict:
+    """Write the synthetic patient into ``out_dir`` (new or empty folder) and return its truth.
+
+    ``follow_up`` adds the 18-month follow-up (:mod:`iahepaticprrt.phantom.followup`): MR and CT
+    scans with their segmentations under ``followup/``, ``truth.json["followup"]``, the manifest's
+    ``followup`` section, and two more manifests (``manifest_ct.json``: the CT scans;
+    ``manifest_carry_over.json``: the baseline VOIs carried to the visits by registration). Without
+    it every file is the same as before, byte for byte."""
     if vendor not in VENDORS:
         raise InputError(f"unknown vendor '{vendor}' (choose {', '.join(VENDORS)})", field="--vendor")
     if size not in SIZES:
@@ -336,10 +342,10 @@ def generate_phantom(out_dir: str | os.PathLike, seed: int = 1, noise: bool = Tr
     if int(seed) < 0:
         raise InputError(f"the noise seed must be 0 or more, got {seed}", "--seed")
     with output_folder(out_dir, "OUT_DIR"):
-        return _generate_into(Path(out_dir), int(seed), bool(noise), vendor, size)
+        return _generate_into(Path(out_dir), int(seed), bool(noise), vendor, size, bool(follow_up))
 
 
-def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str) -> dict:
+def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str, follow_up: bool = False) -> dict:
     context = {"seed": seed, "noise": noise, "vendor": vendor, "size": size}
     tissues = build_tissues()
     regions = region_table(tissues)
@@ -399,9 +405,30 @@ def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str) ->
         "transforms": transforms,
         "spect": spect,
     }
+    manifest = _manifest(truth)
+    if follow_up:
+        _add_follow_up(out, truth, manifest, context)
     write_json(out / "truth.json", truth)
-    write_json(out / "manifest.json", _manifest(truth))
+    write_json(out / "manifest.json", manifest)
     return truth
+
+
+def _add_follow_up(out: Path, truth: dict, manifest: dict, context: dict) -> None:
+    """The follow-up scans, their truth and the manifests that use them (docs/phantom.md)."""
+    from .followup import followup_manifest, followup_truth, write_followup_scans
+
+    doses = {name: truth["spect"]["mean_dose_gy_ldm"][name] for name in SEGMENT_NAMES
+             if name.startswith(("Lesion", "Extrahepatic"))}
+    followup = followup_truth(context["seed"], doses, ADMINISTRATION)
+    followup["dose_source"] = "spect.mean_dose_gy_ldm (the lesions' true absorbed doses of the intra-arterial cycle)"
+    followup["scans"] = write_followup_scans(out, followup, context["seed"], context["noise"], context["vendor"],
+                                             lambda *parts: _uid(context, *parts))
+    truth["followup"] = followup
+    truth["generator"]["command"] += " --follow-up"
+    manifest["followup"] = followup_manifest(followup, followup["scans"], "mr")
+    write_json(out / "manifest_ct.json", dict(manifest, followup=followup_manifest(followup, followup["scans"], "ct")))
+    write_json(out / "manifest_carry_over.json",
+               dict(manifest, followup=followup_manifest(followup, followup["scans"], "mr", carry_over=True)))
 
 
 #: Illustrative earlier intravenous LUTATHERA cycles of the synthetic patient (the trial's patients have

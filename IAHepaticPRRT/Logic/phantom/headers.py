@@ -280,3 +280,25 @@ def nm_attributes(vendor: str, weight_kg: float, tp: SpectTimePoint, administrat
         (0x0011, 0x1001): ("DS", _ds(calibration_cps_per_mbq)),
     })
     return out
+
+
+def mr_attributes(vendor: str, weight_kg: float, study_uid: str, frame_uid: str, series_uid: str, acquisition: datetime,
+                  study_id: str, description: str, series_number: int) -> dict:
+    """Attributes of an MR series (MR Image Storage; a T2-weighted fat-suppressed axial 3-D acquisition
+    of the synthetic follow-up, signal in arbitrary units: RescaleSlope 1)."""
+    out = _common_patient_study(weight_kg, study_uid, acquisition, study_id, description)
+    out.update({"Manufacturer": VENDOR_INFO[vendor]["Manufacturer"], "ManufacturerModelName": "MR (synthetic)",
+                "SoftwareVersions": VENDOR_INFO[vendor]["software"], "StationName": "SYNTHMR", "DeviceSerialNumber": "0002"})
+    out.update({
+        "SeriesInstanceUID": series_uid, "FrameOfReferenceUID": frame_uid,
+        "SeriesNumber": series_number, "SeriesDescription": f"{description} T2 FS AX 3D",
+        "SeriesDate": da(acquisition), "SeriesTime": tm(acquisition),
+        "AcquisitionDate": da(acquisition), "AcquisitionTime": tm(acquisition),
+        "ContentDate": da(acquisition), "ContentTime": tm(acquisition),
+        "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"],
+        "ScanningSequence": "SE", "SequenceVariant": ["SK", "SP"], "ScanOptions": "FS", "MRAcquisitionType": "3D",
+        "RepetitionTime": "2000", "EchoTime": "90", "EchoTrainLength": "120", "MagneticFieldStrength": "1.5",
+        "ImagingFrequency": "63.87", "ImagedNucleus": "1H", "FlipAngle": "90",
+        "WindowCenter": "150", "WindowWidth": "400",
+    })
+    return out

@@ -36,13 +36,14 @@ from pathlib import Path
 from ..errors import InputError
 from ..io.text_files import read_json
 from ..sanity import CHECKS
+from .followup_manifest import FOLLOWUP, check_followup
 
 MANIFEST_VERSION = 1
 
 # Field specifications: name -> (kind, required). Kinds: "path" (file or folder that must exist),
 # "str", "number" (finite float), "positive", "nonnegative", "bool", "datetime" (ISO 8601),
-# "checks" (a list of plausibility-check names), a tuple of allowed strings, or a nested spec (dict) /
-# [spec] for a list of objects.
+# "checks" (a list of plausibility-check names), a tuple of allowed strings, a nested spec (dict) /
+# [spec] for a list of objects, or a function (value, where, base, source) -> value.
 _SCAN = {
     "pet": ("path", True), "segmentation": ("path", True), "labels": ("path", False),
     "series_uid": ("str", False), "weight_kg": ("positive", False), "height_cm": ("positive", False),
@@ -73,6 +74,7 @@ _REPORT = {"deidentify": ("bool", False), "dicom": ("bool", False)}
 _MANIFEST = {
     "manifest_version": ("positive", True), "patient": (_PATIENT, False), "uptake": (_UPTAKE, False),
     "dosimetry": (_DOSIMETRY, False), "report": (_REPORT, False), "accept": ("checks", False),
+    "followup": (FOLLOWUP, False),
 }
 
 
@@ -92,6 +94,8 @@ class Manifest:
 
 def _check(value, kind, where: str, base: Path, source: Path):
     """Validate one value against its kind; return it normalised (paths absolute)."""
+    if callable(kind):  # a section's own kind (study/followup_manifest.py)
+        return kind(value, where, base, source)
     if isinstance(kind, dict):
         if not isinstance(value, dict):
             raise InputError("expected an object", source, where)
@@ -170,6 +174,8 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     if data["manifest_version"] != MANIFEST_VERSION:
         raise InputError(f"unsupported manifest version {data['manifest_version']} (this software reads "
                          f"{MANIFEST_VERSION})", path, "manifest_version")
-    if "uptake" not in data and "dosimetry" not in data:
-        raise InputError("nothing to do: give 'uptake', 'dosimetry' or both", path)
+    if "uptake" not in data and "dosimetry" not in data and "followup" not in data:
+        raise InputError("nothing to do: give 'uptake', 'dosimetry', 'followup' or several", path)
+    if "followup" in data:
+        check_followup(data, path)
     return Manifest(path.resolve(), data)
