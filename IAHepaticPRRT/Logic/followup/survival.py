@@ -55,7 +55,7 @@ def _value(x) -> float | None:
 def kaplan_meier(times_months, events, confidence: float = 0.95, landmark_months: float = LANDMARK_MONTHS) -> dict:
     """Kaplan-Meier estimate of PFS (``scipy.stats.ecdf`` on ``scipy.stats.CensoredData``) with its
     pointwise confidence band (``BAND_METHOD``), the median PFS and its interval (the times where
-    the band's upper and lower limits first reach 0.5, Brookmeyer and Crowley 1982) and the PFS
+    the band's lower and upper limits first reach 0.5, Brookmeyer and Crowley 1982) and the PFS
     rate at ``landmark_months`` with its interval (None when the last observation is earlier)."""
     from scipy import stats
 
@@ -100,7 +100,9 @@ def kaplan_meier(times_months, events, confidence: float = 0.95, landmark_months
         return None
 
     result["median_months"] = first_time("survival")
-    result["median_ci_months"] = [first_time("ci_high"), first_time("ci_low")]
+    # The band's lower limit reaches 0.5 first: the earliest time the median could be; the upper
+    # limit later: the latest (None: not reached within the follow-up).
+    result["median_ci_months"] = [first_time("ci_low"), first_time("ci_high")]
     if times.max() >= landmark_months:
         at = [row for row in table if row["time_months"] <= landmark_months][-1]
         result["landmark_rate"] = at["survival"]

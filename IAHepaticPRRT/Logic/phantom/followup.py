@@ -109,7 +109,9 @@ VISITS = [Visit(f"m{m:02d}", f"month {m}", m) for m in VISIT_MONTHS]
 
 
 def visit_date(start: datetime, months: float) -> datetime:
-    return start + timedelta(days=round(months * DAYS_PER_MONTH))
+    """The scan of the visit at ``months``: whole days, not after the nominal time (so that the
+    18-month scan falls within the 18 months of the PFS landmark)."""
+    return start + timedelta(days=math.floor(months * DAYS_PER_MONTH))
 
 
 def _months(start: datetime, date: datetime) -> float:

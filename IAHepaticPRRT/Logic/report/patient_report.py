@@ -229,7 +229,7 @@ def _provenance(uptake: dict | None, dosimetry: dict | None, deidentify: bool) -
 
 def render_report(uptake: dict | None = None, dosimetry: dict | None = None, patient: dict | None = None,
                   deidentify: bool = False, dvh: dict | None = None, fitted_curves: dict | None = None,
-                  generated: datetime | None = None) -> str:
+                  generated: datetime | None = None, followup: dict | None = None) -> str:
     """The whole report as one HTML string.
 
     ``uptake`` and ``dosimetry`` are the dictionaries written to uptake.json and dosimetry.json;
@@ -250,6 +250,10 @@ def render_report(uptake: dict | None = None, dosimetry: dict | None = None, pat
         body.append(_uptake_section(uptake, deidentify))
     if dosimetry:
         body.append(_dosimetry_section(dosimetry, dvh, fitted_curves))
+    if followup:  # response.json of the follow-up (report/followup_sections.py)
+        from .followup_sections import patient_followup_section
+
+        body.append(patient_followup_section(followup))
     body.append(_provenance(uptake, dosimetry, deidentify))
     body.append('<div class="signoff"><b>Review and sign-off</b><br><br>Physician: <span>&nbsp;</span> '
                 'Medical physicist: <span>&nbsp;</span><br><br>Date: <span>&nbsp;</span> Signature: <span>&nbsp;</span>'

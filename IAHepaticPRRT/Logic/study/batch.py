@@ -134,6 +134,16 @@ def cohort_summary(outcomes: list[dict]) -> dict:
     }
 
 
+def _add_followup(summary: dict, outcomes: list[dict], output: Path) -> None:
+    """The cohort's follow-up (PFS, responses, dose-response) and its CSV files, when patients have one."""
+    from .followup_cohort import cohort_followup, write_cohort_followup_files
+
+    followup = cohort_followup(outcomes)
+    if followup is not None:
+        followup["files"] = write_cohort_followup_files(output, outcomes, followup)
+        summary["followup"] = followup
+
+
 def _progress(done: int, total: int, label: str, stream=sys.stderr) -> None:
     width = 30
     filled = int(width * done / max(total, 1))
@@ -168,6 +178,7 @@ def run_batch(cohort_dir: str | os.PathLike, output: str | os.PathLike, workers:
         outcomes.sort(key=lambda o: o["manifest"])
         write_csv(output / "cohort.csv", cohort_rows(outcomes), COHORT_COLUMNS)
         summary = cohort_summary(outcomes)
+        _add_followup(summary, outcomes, output)
         summary["elapsed_s"] = time.perf_counter() - started
         write_json(output / "cohort_summary.json", summary)
     return summary

@@ -61,8 +61,20 @@ _VISIT = {
     "carry_over": (_CARRY_OVER, False), "new_lesions": (_names, False), "non_target": (NON_TARGET_VALUES, False),
 }
 _EVENT = {"type": (EVENT_KINDS, True), "date": ("datetime", True)}
+
+
+def _visits(value, where: str, base, source):
+    """The visits, possibly none (a patient whose clinical progression or death came before the
+    first scan)."""
+    from .manifest import _check
+
+    if not isinstance(value, list):
+        raise InputError("expected a list of visits (may be empty)", source, where)
+    return [_check(item, _VISIT, f"{where}[{i}]", base, source) for i, item in enumerate(value)]
+
+
 FOLLOWUP = {
-    "start_date": ("datetime", False), "baseline": (_SCAN, True), "visits": ([_VISIT], True),
+    "start_date": ("datetime", False), "baseline": (_SCAN, True), "visits": (_visits, True),
     "lesions": (_lesions, False), "targets": (_names, False), "events": ([_EVENT], False),
     "last_contact": ("datetime", False), "lesion_doses_gy": (_doses, False), "dosimetry_results": ("path", False),
     "confirmation_required": ("bool", False), "sd_minimum_days": ("nonnegative", False),

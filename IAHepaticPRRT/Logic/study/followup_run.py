@@ -339,9 +339,11 @@ def run_followup(manifest_data: dict, source, dosimetry_report: dict | None = No
     events = [(e["type"], date_of(e["date"])) for e in spec.get("events", [])]
     if "last_contact" in spec:
         last_contact = date_of(spec["last_contact"])
-    else:
+    elif spec["visits"]:
         last_contact = date_of(spec["visits"][-1]["date"])
         warnings.append("followup.last_contact not given: a patient without event is censored at the last visit")
+    else:
+        raise InputError("no visit and no last contact: give followup.last_contact", source, "followup.last_contact")
     pfs = patient_pfs(start, progression_date, events, last_contact)
 
     # ---- lesions' courses and doses

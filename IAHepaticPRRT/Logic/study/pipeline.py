@@ -5,7 +5,8 @@ patient leaves no half-written folder of results. Outputs in OUT_DIR:
 
 - ``uptake/uptake.json``, ``uptake/uptake.csv`` (when the manifest has "uptake");
 - ``dosimetry/dosimetry.json``, ``dosimetry/dose.nrrd``, ``dosimetry/dvh.csv`` (with "dosimetry");
-- ``results.json``: patient ID, both result dictionaries, output paths, the manifest, the version;
+- ``followup/response.json``, ``followup/response.csv`` (with "followup", :mod:`iahepaticprrt.study.followup_run`);
+- ``results.json``: patient ID, the result dictionaries, output paths, the manifest, the version;
 - ``report.html``: the self-contained patient report;
 - with ``dicom_out`` (or ``"report": {"dicom": true}`` in the manifest, into ``OUT_DIR/dicom``): RT
   Dose, SEG and a TID 1500 SR (:mod:`iahepaticprrt.study.dicom_export`), built before anything
@@ -61,7 +62,15 @@ def summary_of(results: dict) -> dict:
         "cumulative_doses_gy": {key: item.get("cumulative") for key, item in limits.items()},
         "limits_exceeded": sorted(key for key, item in limits.items() if item.get("exceeded")),
         "outputs": results["outputs"],
+        **_followup_summary(results.get("followup")),
     }
+
+
+def _followup_summary(followup: dict | None) -> dict:
+    if not followup:
+        return {}
+    return {"best_overall_response": followup["recist"]["best_overall_response"],
+            "pfs_months": followup["pfs_months"], "progressed": followup["progressed"]}
 
 
 def _uptake(manifest: Manifest):
@@ -182,6 +191,13 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
     if "dosimetry" in manifest.data:
         progress(0.3, "dosimetry: time points, registration, kinetics, dose")
         dosimetry_result = _dosimetry(manifest)
+    followup_result = None
+    if "followup" in manifest.data:
+        from .followup_run import run_followup
+
+        progress(0.7, "follow-up: lesions at every visit, response, PFS, dose-response")
+        followup_result = run_followup(manifest.data, manifest.path, dosimetry_result.report if dosimetry_result else None,
+                                       manifest.patient_id)
     dicom_objects = None
     if dicom_out is not None:
         progress(0.85, "DICOM results: RT Dose, SEG, SR")
@@ -189,7 +205,7 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
     progress(0.9, "writing the results and the report")
     results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),
                                     report_settings.get("deidentify", False), manifest.patient_id,
-                                    str(manifest.path), generated, dicom_objects, dicom_out)
+                                    str(manifest.path), generated, dicom_objects, dicom_out, followup_result)
     progress(1.0, "done")
     return results
 
@@ -197,10 +213,10 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
 def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None, dosimetry_result,
                           patient: dict | None = None, deidentify: bool = False, patient_id: str = "",
                           manifest: str | None = None, generated: dt.datetime | None = None,
-                          dicom_objects: dict | None = None, dicom_out=None) -> dict:
-    """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the report and
-    results.json into ``output``; return the content of results.json. The report is rendered before
-    anything is written."""
+                          dicom_objects: dict | None = None, dicom_out=None, followup_result=None) -> dict:
+    """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the follow-up
+    (a :class:`~iahepaticprrt.study.followup_run.FollowupResult`), the report and results.json into
+    ``output``; return the content of results.json. The report is rendered before anything is written."""
     from ..report.patient_report import render_report
 
     patient = patient or {}
@@ -208,16 +224,16 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
         uptake_result, dosimetry_result.report if dosimetry_result else None, patient, deidentify=deidentify,
         dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
         fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
-        generated=generated)
+        generated=generated, followup=followup_result.report if followup_result else None)
     output = Path(output)
     dicom_elsewhere = bool(dicom_objects) and not Path(dicom_out).resolve().is_relative_to(output.resolve())
     with output_folder(output), (output_folder(dicom_out, "--dicom-out") if dicom_elsewhere else nullcontext()):
         return _write_patient_files(output, uptake_result, dosimetry_result, html, patient, patient_id, manifest,
-                                    dicom_objects, dicom_out)
+                                    dicom_objects, dicom_out, followup_result)
 
 
 def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: str, patient: dict, patient_id: str,
-                         manifest: str | None, dicom_objects: dict | None, dicom_out) -> dict:
+                         manifest: str | None, dicom_objects: dict | None, dicom_out, followup_result=None) -> dict:
     outputs = {}
     if uptake_result is not None:
         from ..uptake.comparison import write_outputs as write_uptake
@@ -227,6 +243,10 @@ def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: st
         from ..dosimetry.cycle import write_outputs as write_dosimetry
 
         outputs["dosimetry"] = write_dosimetry(dosimetry_result, output / "dosimetry")
+    if followup_result is not None:
+        from .followup_run import write_followup_outputs
+
+        outputs["followup"] = write_followup_outputs(followup_result, output / "followup")
     if dicom_objects:
         from .dicom_export import write_dicom_results
 
@@ -240,6 +260,7 @@ def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: st
         "manifest": manifest,
         "uptake": uptake_result,
         "dosimetry": dosimetry_result.report if dosimetry_result else None,
+        **({"followup": followup_result.report} if followup_result is not None else {}),
         "outputs": outputs,
     }
     write_json(output / "results.json", results)
