@@ -166,10 +166,15 @@ def _component(candidate: np.ndarray, near: np.ndarray, z: np.ndarray) -> tuple[
 
 
 def refine_lesion(values: np.ndarray, grid: Grid, carried: np.ndarray, polarity: float, name: str = "",
-                  margin_mm: float | None = None, baseline_volume_ml: float | None = None) -> RefinedLesion:
+                  margin_mm: float | None = None, baseline_volume_ml: float | None = None,
+                  baseline: LesionContrast | None = None) -> RefinedLesion:
     """Find the lesion near its carried VOI on the visit image (``values`` on ``grid``); see the module
     docstring. ``carried`` is the baseline VOI on ``grid`` (bool). Returns the refined segmentation
-    on a crop of the image's fine lattice, and its volume."""
+    on a crop of the image's fine lattice, and its volume.
+
+    With the ``baseline`` contrast, a search region whose "background" is closer to the baseline
+    lesion's level than to the baseline background (a lesion grown over the whole region) is not
+    evaluated rather than called gone."""
     carried = np.asarray(carried, dtype=bool)
     carried_ml = float(carried.sum()) * grid.voxel_volume_ml
     if margin_mm is None:
@@ -188,6 +193,15 @@ def refine_lesion(values: np.ndarray, grid: Grid, carried: np.ndarray, polarity:
     region = _within(c, margin_mm, spacing)
     near = _within(c, NEAR_MM, spacing) & region
     background, noise = _robust(v[region & ~near])
+    if baseline is not None and polarity * (background - baseline.background_level) > \
+            0.5 * abs(baseline.lesion_level - baseline.background_level):
+        result.detected = None
+        result.background_level, result.noise_sd = background, noise
+        result.warnings.append(f"the search region ({margin_mm:.0f} mm around the carried VOI) looks like lesion "
+                               f"everywhere (level {background:.4g} against the baseline's background "
+                               f"{baseline.background_level:.4g} and lesion {baseline.lesion_level:.4g}): the lesion may "
+                               "have grown beyond it; not evaluated: segment it on this visit or widen margin_mm")
+        return result
     z = polarity * (v - background)
     smoothed = ndimage.uniform_filter(z, size=3, mode="nearest")
     peak = float(smoothed[near].max())

@@ -236,9 +236,18 @@ def followup_truth(seed: int, doses_gy: dict[str, float], start: datetime, lesio
     for name in names:
         courses[name] = courses[name][:len(kept)]
         baseline_ml = _sphere_volume_ml(lesions[name]["diameter_mm"])
+        nadir_ml = baseline_ml
         for entry in courses[name]:
             entry["volume_change_percent"] = 100.0 * (entry["volume_ml"] - baseline_ml) / baseline_ml
             entry["longest_diameter_mm"] = entry.pop("diameter_mm")
+            # Volumetric category (sphere-equivalent RECIST thresholds: 0.7^3 of baseline, 1.2^3 of nadir).
+            if entry["volume_ml"] >= 1.2 ** 3 * nadir_ml:
+                entry["volumetric_response"] = "PD"
+            elif entry["volume_ml"] <= 0.7 ** 3 * baseline_ml:
+                entry["volumetric_response"] = "PR"
+            else:
+                entry["volumetric_response"] = "SD"
+            nadir_ml = min(nadir_ml, entry["volume_ml"])
     new_lesion = None
     if new_visit is not None and any(v.name == new_visit for v in kept):
         new_lesion = {"name": "New lesion 1", "visit": new_visit, "diameter_mm": NEW_LESION_DIAMETER_MM,

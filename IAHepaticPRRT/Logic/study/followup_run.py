@@ -140,7 +140,7 @@ def _carry_over(spec: dict, visit: dict, where: str, names: list[str], baseline_
         carried = propagate_mask(baseline_seg.mask(name), baseline_seg.grid, visit_image.grid, registration.transform,
                                  "fraction")
         lesion = refine_lesion(visit_image.array, visit_image.grid, carried, contrasts[name].polarity, name,
-                               options.get("margin_mm"), baseline_ml[name])
+                               options.get("margin_mm"), baseline_ml[name], contrasts[name])
         if lesion.detected is None:
             measurements[name] = None
         elif lesion.detected:
