@@ -84,6 +84,7 @@ class IAHepaticPRRTParameterNode:
     patientName: str = ""
     outputFolder: pathlib.Path
     deidentify: bool = False
+    followupManifest: pathlib.Path
 
 
 def dicomFiles(volumeNode):
@@ -105,6 +106,9 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._cancelRequested = False
         self.uptakeNodes = None
         self.dosimetryResult = None
+        self.followupResult = None
+        self.followupNodes = None
+        self.followupScans = []
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -118,6 +122,9 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.computeUptakeButton.connect("clicked(bool)", self.onComputeUptake)
         self.ui.computeDosimetryButton.connect("clicked(bool)", self.onComputeDosimetry)
         self.ui.exportReportButton.connect("clicked(bool)", self.onExportReport)
+        self.ui.computeFollowupButton.connect("clicked(bool)", self.onComputeFollowup)
+        self.ui.followupVisitsList.connect("currentRowChanged(int)", self.onFollowupScanSelected)
+        self.ui.followupManifestPathLineEdit.nameFilters = ["*.json"]
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.cancelButton.enabled = False
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -231,13 +238,53 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self._run("Dosimetry failed.", action)
 
+    def onComputeFollowup(self):
+        p = self._parameterNode
+
+        def action():
+            manifest = str(p.followupManifest) if str(p.followupManifest) not in ("", ".") else ""
+            self.followupResult, self.followupNodes = self.logic.compute_followup(
+                manifest, self.dosimetryResult, progress=self._progress)
+            report = self.followupResult.report
+            self.followupScans = ["baseline"] + [v["name"] for v in report["visits"]]
+            self.ui.followupVisitsList.clear()
+            self.ui.followupVisitsList.addItem(f"baseline ({report['baseline']['date'][:10]}, "
+                                               f"{report['baseline']['modality']})")
+            for visit in report["visits"]:
+                self.ui.followupVisitsList.addItem(f"{visit['name']} ({visit['date'][:10]}, {visit['modality']}): "
+                                                   f"{visit['recist']['overall_response']}")
+            event = report["pfs_event_type"]
+            self.ui.followupStatusLabel.text = (
+                f"Best overall response (RECIST 1.1): {report['recist']['best_overall_response']}; "
+                f"PFS {report['pfs_months']:.1f} months "
+                + (f"({event.replace('_', ' ')})." if event else "(censored at the last contact)."))
+            self._showTableAndChart(self.followupNodes.course_table, self.followupNodes.chart)
+            self.ui.followupVisitsList.setCurrentRow(0)
+
+        self._run("Follow-up failed.", action)
+
+    def onFollowupScanSelected(self, row):
+        if self.followupNodes is None or not 0 <= row < len(self.followupScans):
+            return
+
+        def action():
+            lines, volume = self.logic.show_followup_scan(self.followupNodes, self.followupScans[row])
+            if volume is not None:
+                slicer.util.setSliceViewerLayers(background=volume, fit=True)
+            if lines:
+                a, b = lines[0].GetNthControlPointPosition(0), lines[0].GetNthControlPointPosition(1)
+                slicer.modules.markups.logic().JumpSlicesToLocation(
+                    (a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2, True)
+
+        self._run("Showing the scan failed.", action)
+
     def onExportReport(self):
         p = self._parameterNode
 
         def action():
             report = self.logic.export_report(
                 str(p.outputFolder), self.uptakeNodes.result if self.uptakeNodes else None, self.dosimetryResult,
-                {"id": p.patientId, "name": p.patientName}, p.deidentify)
+                {"id": p.patientId, "name": p.patientName}, p.deidentify, self.followupResult)
             self.ui.reportStatusLabel.text = f"Report written: {report}"
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(report)))
 
@@ -272,6 +319,8 @@ class IAHepaticPRRTTest(ScriptedLoadableModuleTest):
         self.test_dicom_volume_geometry()
         self.setUp()
         self.test_panel_actions()
+        self.setUp()
+        self.test_followup()
 
     def test_dicom_volume_geometry(self):
         self.delayDisplay("DICOM series -> volume node: geometry against truth and SimpleITK")
@@ -295,6 +344,19 @@ class IAHepaticPRRTTest(ScriptedLoadableModuleTest):
         self.assertEqual(errors["uptake_chart_series"], 2)
         self.assertEqual(errors["dose_volume_unit"], "Gy")
         self.assertTrue(errors["report_written"] and errors["results_match_report"])
+        self.delayDisplay("Test passed")
+
+
+    def test_followup(self):
+        self.delayDisplay("Follow-up of a synthetic patient: lesion courses, RECIST 1.1, PFS, diameter lines")
+        logic = IAHepaticPRRTLogic()
+        with tempfile.TemporaryDirectory() as folder:
+            errors = known_answers.followup_scenario(logic, folder)
+        self.assertLess(errors["max_volume_relative_error"], 0.03)
+        self.assertLessEqual(errors["max_diameter_error_mm"], 1.0)
+        self.assertTrue(errors["responses_match_truth"])
+        self.assertLess(errors["pfs_months_error"], 1e-9)
+        self.assertEqual(errors["lines"], errors["expected_lines"])
         self.delayDisplay("Test passed")
 
 

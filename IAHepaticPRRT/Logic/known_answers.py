@@ -110,3 +110,69 @@ def panel_scenario(module_logic, folder: str | os.PathLike) -> dict:
         "report_written": report.is_file() and "Eligible" in report.read_text(encoding="utf-8"),
         "results_match_report": written["uptake"]["mean_enhancement_ratio"] == uptake.result["mean_enhancement_ratio"],
     }
+
+
+# ---- follow-up ------------------------------------------------------------------------------------
+def standard_lesion_doses_gy() -> dict[str, float]:
+    """The synthetic patient's true lesion doses of the intra-arterial cycle (truth.json
+    spect.mean_dose_gy_ldm): 0.08532 Gy g/(MBq h) x time-integrated concentration / 1.04 g/mL."""
+    from .phantom.anatomy import build_tissues
+    from .phantom.kinetics import LDM_GY_G_PER_MBQ_H, lu_kinetics
+
+    return {t.name: LDM_GY_G_PER_MBQ_H * lu_kinetics(t).integral() / t.density_g_per_ml for t in build_tissues()
+            if t.kind in ("lesion", "extrahepatic_lesion")}
+
+
+def write_followup_patient(folder: str | os.PathLike, seed: int, doses_gy: dict | None = None) -> dict:
+    """A follow-up-only patient of the synthetic model (phantom/followup.py) in ``folder``: its
+    lesion segmentations at baseline and every visit (1 mm voxels, no images), a placeholder
+    "series" volume carrying the MR slice spacing (2 mm) that RECIST's measurability reads, and
+    ``manifest.json`` with the lesions' doses. Returns the truth."""
+    import json
+    from datetime import datetime
+
+    from .imaging.volume import Volume
+    from .io.segmentation_files import write_seg_nrrd
+    from .io.volume_files import write_volume
+    from .phantom.followup import MR_SPEC, _visit_tissues, followup_manifest, followup_truth, lesion_segmentation
+    from .phantom.shapes import IDENTITY
+
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    doses_gy = doses_gy or standard_lesion_doses_gy()
+    truth = followup_truth(seed, doses_gy, datetime(2025, 3, 24, 10, 30))
+    grid = MR_SPEC.grid()
+    write_volume(Volume(np.zeros((2, 2, 2), np.int16), Grid((2, 2, 2), grid.spacing_mm)), folder / "series.nrrd")
+    scans = {}
+    for key in ["baseline"] + [v["key"] for v in truth["visits"]]:
+        write_seg_nrrd(lesion_segmentation(grid, (1, 1, 2), IDENTITY, _visit_tissues(truth, key)),
+                       folder / f"{key}.seg.nrrd")
+        scans[key] = {"mr": {"series": "series.nrrd", "segmentation": f"{key}.seg.nrrd"}}
+    section = followup_manifest(truth, scans, "mr")
+    section["lesion_doses_gy"] = {name: float(dose) for name, dose in doses_gy.items()}
+    manifest = {"manifest_version": 1, "patient": {"id": f"FU-{seed:03d}"}, "followup": section}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return truth
+
+
+def followup_scenario(module_logic, folder: str | os.PathLike, seed: int = 5) -> dict:
+    """The follow-up of a synthetic patient through the module logic: measured against truth."""
+    truth = write_followup_patient(Path(folder) / "followup", seed)
+    result, nodes = module_logic.compute_followup(Path(folder) / "followup" / "manifest.json")
+    report = result.report
+    volume_errors, diameter_errors = [], []
+    for lesion in report["lesions"]:
+        for measured, expected in zip(lesion["course"], truth["lesions"][lesion["name"]]["course"]):
+            volume_errors.append(abs(measured["volume_ml"] / expected["volume_ml"] - 1.0))
+            diameter_errors.append(abs(measured["longest_diameter_mm"] - expected["longest_diameter_mm"]))
+    lines = sum(len(v) for v in nodes.lines.values())
+    return {
+        "max_volume_relative_error": max(volume_errors),
+        "max_diameter_error_mm": max(diameter_errors),
+        "responses_match_truth": [v["recist"]["overall_response"] for v in report["visits"]]
+        == [v["overall_response"] for v in truth["recist"]["visits"]],
+        "pfs_months_error": abs(report["pfs_months"] - truth["pfs_months"]),
+        "lines": lines,
+        "expected_lines": len(report["lesions"]) * (1 + len(report["visits"])),
+        "course_rows": nodes.course_table.GetNumberOfRows(),
+    }

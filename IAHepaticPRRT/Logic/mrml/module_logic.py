@@ -119,18 +119,64 @@ class ModuleLogic:
         progress(1.0, "dosimetry done")
         return result, nodes
 
+    # ---- follow-up ---------------------------------------------------------------------------
+    def compute_followup(self, manifest_path, dosimetry_result=None, name: str = "Follow-up", progress=None):
+        """The follow-up of a manifest's ``followup`` section (:func:`iahepaticprrt.study.followup_run.run_followup`):
+        lesions at every visit, RECIST 1.1 and volumetric response, PFS, dose-response. The lesions'
+        doses: the manifest's own source, else ``dosimetry_result`` (the panel's dosimetry). Returns
+        (result, nodes): the lesion-course and visit tables, the volume chart and the diameter lines."""
+        from ..study.followup_run import run_followup
+        from ..study.manifest import read_manifest
+        from .followup_nodes import followup_nodes
+
+        progress = progress or _no_progress
+        if not manifest_path:
+            raise InputError("choose the patient's manifest with a followup section", "follow-up", "manifest")
+        manifest = read_manifest(manifest_path)
+        if "followup" not in manifest.data:
+            raise InputError("the manifest has no followup section", manifest.path, "followup")
+        spec = manifest.data["followup"]
+        own_doses = "dosimetry" in manifest.data or "lesion_doses_gy" in spec or "dosimetry_results" in spec
+        report = dosimetry_result.report if (dosimetry_result is not None and not own_doses) else None
+        result = run_followup(manifest.data, manifest.path, report, manifest.patient_id, progress)
+        progress(0.95, "follow-up: tables, chart and diameter lines")
+        nodes = followup_nodes(self.scene, result.report, name)
+        progress(1.0, "follow-up done")
+        return result, nodes
+
+    def show_followup_scan(self, nodes, scan: str, load_image: bool = True):
+        """Show one scan's diameter lines ("baseline" or a visit's name) and, with ``load_image``, its
+        image as a volume node (loaded once, kept on ``nodes.images``). Returns (lines, volume node)."""
+        from .followup_nodes import show_scan_lines
+
+        lines = show_scan_lines(nodes, scan)
+        volume_node = None
+        if load_image:
+            if scan not in nodes.images:
+                nodes.images[scan] = self._load_scan(nodes.report, scan)
+            volume_node = nodes.images[scan]
+        return lines, volume_node
+
+    def _load_scan(self, report: dict, scan: str):
+        from ..io.image_input import read_image
+
+        spec = report["baseline"] if scan == "baseline" else next(v for v in report["visits"] if v["name"] == scan)
+        return adapter.volume_node_from_volume(self.scene, read_image(spec["series"]), f"Follow-up {scan}")
+
     # ---- report ------------------------------------------------------------------------------
     def export_report(self, output_folder, uptake_result: dict | None = None, dosimetry_result=None,
-                      patient: dict | None = None, deidentify: bool = False) -> Path:
-        """Write the HTML report, uptake and dosimetry JSON/CSV, the dose map and results.json; return
-        the report's path."""
+                      patient: dict | None = None, deidentify: bool = False, followup_result=None) -> Path:
+        """Write the HTML report, uptake and dosimetry JSON/CSV, the dose map, the follow-up and
+        results.json; return the report's path."""
         from ..study.pipeline import write_patient_outputs
 
-        if uptake_result is None and dosimetry_result is None:
-            raise InputError("nothing to report: compute the uptake comparison or the dosimetry first", "report")
+        if uptake_result is None and dosimetry_result is None and followup_result is None:
+            raise InputError("nothing to report: compute the uptake comparison, the dosimetry or the follow-up first",
+                             "report")
         if not output_folder:
             raise InputError("choose an output folder", "report", "output folder")
-        results = write_patient_outputs(output_folder, uptake_result, dosimetry_result, patient or {}, deidentify)
+        results = write_patient_outputs(output_folder, uptake_result, dosimetry_result, patient or {}, deidentify,
+                                        followup_result=followup_result)
         return Path(results["outputs"]["report"])
 
 
