@@ -109,3 +109,23 @@ def test_without_follow_up_every_other_file_is_unchanged(patient, tmp_path):
     followed = json.loads((patient / "truth.json").read_text())
     assert "followup" not in truth and {k: v for k, v in followed.items() if k != "followup"} == \
         dict(truth, generator=dict(truth["generator"], command=truth["generator"]["command"] + " --follow-up"))
+
+
+def test_run_includes_the_follow_up_with_this_runs_doses(patient, tmp_path):
+    """``iahprrt run`` on the follow-up patient: results.json holds the follow-up, the report its
+    section, and each lesion's dose in the dose-response is dosimetry.json's absorbed_dose_gy."""
+    from iahepaticprrt.study.pipeline import run_patient
+
+    results = run_patient(patient / "manifest.json", tmp_path / "out")
+    followup = results["followup"]
+    doses = {v["name"]: v["absorbed_dose_gy"] for v in results["dosimetry"]["vois"]}
+    for lesion in followup["lesions"]:
+        assert lesion["absorbed_dose_gy"] == doses[lesion["name"]]
+    assert followup["dose_response"]["dose_source"].startswith("this run's dosimetry")
+    on_disk = json.loads((tmp_path / "out" / "followup" / "response.json").read_text())
+    assert on_disk["pfs_months"] == followup["pfs_months"] == pytest.approx(_truth(patient)["pfs_months"])
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Follow-up: response and progression-free survival" in html
+    with open(tmp_path / "out" / "followup" / "response.csv") as f:
+        header = f.readline().strip().split(",")
+    assert header[:4] == ["patient_id", "lesion", "organ", "nodal"] and "absorbed_dose_gy" in header
