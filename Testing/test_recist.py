@@ -130,21 +130,22 @@ def test_overall_response_tables_1_and_2():
 
 
 def test_best_overall_response_and_confirmation():
-    rows = [{"visit": "w4", "day": 30, "overall_response": "SD"},
-            {"visit": "m3", "day": 91, "overall_response": "PR"},
-            {"visit": "m6", "day": 182, "overall_response": "PD"},
-            {"visit": "m9", "day": 273, "overall_response": "CR"}]
+    rows = [{"visit": "w4", "days_after_start": 30, "overall_response": "SD"},
+            {"visit": "m3", "days_after_start": 91, "overall_response": "PR"},
+            {"visit": "m6", "days_after_start": 182, "overall_response": "PD"},
+            {"visit": "m9", "days_after_start": 273, "overall_response": "CR"}]
     # SD before 42 days does not count; PR at m3; PD at m6 ends the assessment (CR after PD ignored).
     best = best_overall_response(rows)
     assert (best["best_overall_response"], best["reached_at_visit"], best["progression_visit"]) == ("PR", "m3", "m6")
     # With confirmation, the PR at m3 is not confirmed (the next visit is PD): it counts as SD.
     assert best_overall_response(rows, confirmation=True)["best_overall_response"] == "SD"
-    confirmed = [{"visit": "m3", "day": 91, "overall_response": "PR"},
-                 {"visit": "m4", "day": 112, "overall_response": "PR"},   # 21 days later: too early
-                 {"visit": "m6", "day": 182, "overall_response": "CR"}]   # 91 days after m3: confirms PR
+    confirmed = [{"visit": "m3", "days_after_start": 91, "overall_response": "PR"},
+                 {"visit": "m4", "days_after_start": 112, "overall_response": "PR"},   # 21 days later: too early
+                 {"visit": "m6", "days_after_start": 182, "overall_response": "CR"}]   # 91 days after m3: confirms PR
     result = best_overall_response(confirmed, confirmation=True)
     assert result["best_overall_response"] == "PR" and result["progression_visit"] is None
-    early_pd = [{"visit": "w4", "day": 30, "overall_response": "SD"}, {"visit": "w8", "day": 60, "overall_response": "PD"}]
+    early_pd = [{"visit": "w4", "days_after_start": 30, "overall_response": "SD"},
+                {"visit": "w8", "days_after_start": 60, "overall_response": "PD"}]
     assert best_overall_response(early_pd)["best_overall_response"] == "PD"
     assert best_overall_response([])["best_overall_response"] == "NE"
 

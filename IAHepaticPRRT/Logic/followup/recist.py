@@ -153,7 +153,7 @@ class VisitInput:
     the non-target lesions' measured presence, and new lesions."""
 
     name: str
-    day: float                                  # days after the start of treatment
+    days_after_start: float
     target_mm: dict[str, float | None]
     non_target: str | None = None               # the user's assessment; None: not entered
     has_non_targets: bool = False
@@ -224,7 +224,7 @@ def evaluate_visits(lesions: dict[str, Lesion], targets: list[str], visits: list
                 non_target = CR if (visit.non_targets_absent and visit.non_target_nodes_normal) else NE
         overall = overall_response(target, non_target, visit.new_lesions)
         rows.append({
-            "visit": visit.name, "day": visit.day,
+            "visit": visit.name, "days_after_start": visit.days_after_start,
             "sum_of_diameters_mm": None if missing else available,
             "sum_of_evaluated_diameters_mm": available, "not_evaluated_targets": missing,
             "baseline_sum_mm": baseline_sum, "nadir_sum_mm": nadir,
@@ -262,12 +262,13 @@ def best_overall_response(rows: list[dict], confirmation: bool = False,
             for later in rows[index + 1:]:
                 if later["overall_response"] == PD:
                     break
-                if later["day"] - row["day"] >= CONFIRMATION_DAYS and later["overall_response"] in confirming:
+                late_enough = later["days_after_start"] - row["days_after_start"] >= CONFIRMATION_DAYS
+                if late_enough and later["overall_response"] in confirming:
                     confirmed = True
                     break
             if not confirmed:
                 response = SD
-        if response in (SD, NON_CR_NON_PD) and row["day"] < sd_minimum_days:
+        if response in (SD, NON_CR_NON_PD) and row["days_after_start"] < sd_minimum_days:
             response = NE
         counted.append((response, row))
     if not counted:
@@ -276,5 +277,5 @@ def best_overall_response(rows: list[dict], confirmation: bool = False,
     best, at = min(counted, key=lambda item: BEST_ORDER.index(item[0]))
     return {"best_overall_response": best, "reached_at_visit": at["visit"],
             "progression_visit": first_pd["visit"] if first_pd else None,
-            "progression_day": first_pd["day"] if first_pd else None,
+            "progression_days_after_start": first_pd["days_after_start"] if first_pd else None,
             "confirmation_required": confirmation, "sd_minimum_days": sd_minimum_days}

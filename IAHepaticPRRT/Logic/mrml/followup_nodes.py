@@ -15,7 +15,7 @@ COURSE_COLUMNS = [
     Column("lesion", "string", "", "lesion (segment) name"),
     Column("target", "string", "", "RECIST 1.1 target or non-target"),
     Column("visit", "string", "", "baseline or the visit's name"),
-    Column("months", "double", "month", "months (30.4375 days) after the start of the intra-arterial cycle"),
+    Column("months_after_start", "double", "month", "months (30.4375 days) after the start of the intra-arterial cycle"),
     Column("volume_ml", "double", "mL", "lesion volume on the segmentation (carried lesions: partial-volume sum)"),
     Column("longest_diameter_mm", "double", "mm", "RECIST 1.1 longest diameter in the slice plane"),
     Column("short_axis_mm", "double", "mm", "longest diameter perpendicular to it in its slice"),
@@ -27,7 +27,7 @@ COURSE_COLUMNS = [
 VISIT_COLUMNS = [
     Column("visit", "string", "", "visit name"),
     Column("date", "string", "", "scan date"),
-    Column("months", "double", "month", "months after the start of the intra-arterial cycle"),
+    Column("months_after_start", "double", "month", "months after the start of the intra-arterial cycle"),
     Column("modality", "string", "", "MR or CT"),
     Column("sum_of_diameters_mm", "double", "mm", "RECIST 1.1 sum of the target lesions' diameters"),
     Column("change_from_baseline_percent", "double", "%", "sum against the baseline sum"),
@@ -82,11 +82,11 @@ def followup_nodes(scene, report: dict, name: str = "Follow-up") -> FollowupNode
     for index, lesion in enumerate(report["lesions"]):
         color = _color(index)
         role = "target" if lesion["target"] else "non-target"
-        scans = [("baseline", None, lesion["baseline"], 0.0)] + [(e["visit"], e.get("months"), e, e.get("volume_change_percent"))
-                                                                 for e in lesion["course"]]
+        scans = [("baseline", None, lesion["baseline"], 0.0)]
+        scans += [(e["visit"], e.get("months_after_start"), e, e.get("volume_change_percent")) for e in lesion["course"]]
         months, changes = [0.0], [0.0]
         for scan, month, entry, change in scans:
-            rows.append({"lesion": lesion["name"], "target": role, "visit": scan, "months": month,
+            rows.append({"lesion": lesion["name"], "target": role, "visit": scan, "months_after_start": month,
                          "volume_ml": entry.get("volume_ml"), "longest_diameter_mm": entry.get("longest_diameter_mm"),
                          "short_axis_mm": entry.get("short_axis_mm"), "volume_change_percent": change,
                          "volumetric_response": entry.get("volumetric_response", ""),
@@ -104,11 +104,13 @@ def followup_nodes(scene, report: dict, name: str = "Follow-up") -> FollowupNode
     visit_rows = []
     for visit in report["visits"]:
         r = visit["recist"]
-        visit_rows.append({"visit": visit["name"], "date": visit["date"], "months": visit["months"],
+        visit_rows.append({"visit": visit["name"], "date": visit["date"], "months_after_start": visit["months_after_start"],
                            "modality": visit["modality"], "sum_of_diameters_mm": r["sum_of_diameters_mm"],
                            "change_from_baseline_percent": r["change_from_baseline_percent"],
-                           "target_response": r["target_response"] or "", "non_target_response": r["non_target_response"] or "",
-                           "new_lesions": ", ".join(visit.get("new_lesions", [])), "overall_response": r["overall_response"]})
+                           "target_response": r["target_response"] or "",
+                           "non_target_response": r["non_target_response"] or "",
+                           "new_lesions": ", ".join(visit.get("new_lesions", [])),
+                           "overall_response": r["overall_response"]})
     visits = adapter.table_node_from_rows(scene, f"{name} visits", VISIT_COLUMNS, visit_rows)
     chart = adapter.plot_chart_node(scene, f"{name} lesion volume", series, "line",
                                     "months after the intra-arterial cycle", "volume change from baseline (%)")

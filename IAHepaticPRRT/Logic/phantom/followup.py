@@ -277,7 +277,7 @@ def followup_truth(seed: int, doses_gy: dict[str, float], start: datetime, lesio
         "baseline_date": (start - timedelta(days=BASELINE_DAYS_BEFORE)).isoformat(timespec="seconds"),
         "visits": [{"key": v.key, "name": v.name, "months_nominal": v.months,
                     "date": visit_date(start, v.months).isoformat(timespec="seconds"),
-                    "months": _months(start, visit_date(start, v.months))} for v in kept],
+                    "months_after_start": _months(start, visit_date(start, v.months))} for v in kept],
         "lesions": {name: {**{k: v for k, v in lesions[name].items()},
                            "baseline_volume_ml": _sphere_volume_ml(lesions[name]["diameter_mm"]),
                            "target": name in targets, **draws[name], "course": courses[name]} for name in names},
@@ -324,7 +324,7 @@ def _visit_tissues(truth: dict, visit_key: str) -> list[Tissue]:
         if t.name == "healthy liver":
             new = truth.get("new_lesion")
             if new and index is not None and index >= [v["name"] for v in truth["visits"]].index(new["visit"]):
-                months = truth["visits"][index]["months"] - next(v["months"] for v in truth["visits"]
+                months = truth["visits"][index]["months_after_start"] - next(v["months_after_start"] for v in truth["visits"]
                                                                  if v["name"] == new["visit"])
                 diameter = new["diameter_mm"] * 2.0 ** (months / NEW_LESION_DOUBLING_MONTHS / 3.0)
                 centre = np.asarray(new["centre_lps_mm"], float) + shift
@@ -455,7 +455,7 @@ def write_followup_scans(out: Path, truth: dict, seed: int, noise: bool, vendor:
             }
         entry["liver_shift_mm"] = list(LIVER_SHIFT_MM[key])
         entry["date"] = date.isoformat(timespec="seconds")
-        entry["months"] = _months(start, date)
+        entry["months_after_start"] = _months(start, date)
         written[key] = entry
     return written
 

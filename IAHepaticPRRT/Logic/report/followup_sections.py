@@ -108,7 +108,7 @@ def volume_change_chart(report: dict) -> str:
     """Each lesion's volume change from baseline (%) against months after the start of the cycle."""
     series = []
     for lesion in report.get("lesions", []):
-        x = [0.0] + [e.get("months") for e in lesion["course"]]
+        x = [0.0] + [e.get("months_after_start") for e in lesion["course"]]
         y = [0.0] + [e.get("volume_change_percent") for e in lesion["course"]]
         series.append({"name": lesion["name"], "x": x, "y": y})
     return xy_chart(series, "Lesion volume over the follow-up", "months after the intra-arterial cycle",
@@ -174,7 +174,7 @@ def patient_followup_section(report: dict) -> str:
     visit_rows = []
     for visit in report.get("visits", []):
         r = visit.get("recist", {})
-        visit_rows.append([escape(visit["name"]), escape(str(visit["date"])[:10]), _num(visit.get("months")),
+        visit_rows.append([escape(visit["name"]), escape(str(visit["date"])[:10]), _num(visit.get("months_after_start")),
                            escape(visit.get("modality", "")),
                            "carried (registration)" if visit.get("carry_over") else "own segmentation",
                            _num(r.get("sum_of_diameters_mm"), 4, "mm"), _num(r.get("change_from_baseline_percent"), 3, "%"),
@@ -205,7 +205,8 @@ def patient_followup_section(report: dict) -> str:
     for new in report.get("new_lesions", []):
         measured = new.get("measurement") or {}
         parts.append(f'<div class="warn">New lesion at {escape(new["visit"])}: {escape(new["name"])}'
-                     + (f" ({_num(measured.get('volume_ml'), 3, 'mL')}, {_num(measured.get('longest_diameter_mm'), 3, 'mm')})"
+                     + (f" ({_num(measured.get('volume_ml'), 3, 'mL')}, "
+                        f"{_num(measured.get('longest_diameter_mm'), 3, 'mm')})"
                         if measured else "") + "</div>")
     charts = [volume_change_chart(report)]
     if any(lesion.get("absorbed_dose_gy") is not None for lesion in report.get("lesions", [])):
@@ -271,7 +272,8 @@ def cohort_followup_section(followup: dict, lesion_rows_by_visit: dict[str, list
     parts = ["<h2>Follow-up of the cohort</h2>",
              f"<p>{_num(pfs.get('n'))} patients, {_num(pfs.get('events'))} events. Median PFS "
              f"{_num(median) if median is not None else 'not reached'} months (95 % interval "
-             f"{_num(m_low) if m_low is not None else 'not reached'} to {_num(m_high) if m_high is not None else 'not reached'});"
+             f"{_num(m_low) if m_low is not None else 'not reached'} to "
+             f"{_num(m_high) if m_high is not None else 'not reached'});"
              f" PFS at {_num(pfs.get('landmark_months'))} months {_num(rate)} (95 % interval {_num(r_low)} to "
              f"{_num(r_high)}).</p>",
              kaplan_meier_chart(pfs)]

@@ -37,7 +37,7 @@ def _visit_order(reports: list[dict]) -> list[str]:
     months: dict[str, list[float]] = {}
     for report in reports:
         for visit in report["visits"]:
-            months.setdefault(visit["name"], []).append(visit["months"])
+            months.setdefault(visit["name"], []).append(visit["months_after_start"])
     return sorted(months, key=lambda name: (sorted(months[name])[len(months[name]) // 2], name))
 
 
@@ -69,7 +69,8 @@ def cohort_followup(outcomes: list[dict]) -> dict | None:
     for visit in _visit_order(reports):
         rows = lesion_rows(reports, visit)
         analyses = {"n_patients": len({r["patient_id"] for r in rows})}
-        for kind, key in (("absorbed_dose", "absorbed_dose_gy"), ("cumulative_absorbed_dose", "cumulative_absorbed_dose_gy")):
+        for kind, key in (("absorbed_dose", "absorbed_dose_gy"),
+                          ("cumulative_absorbed_dose", "cumulative_absorbed_dose_gy")):
             usable = [r for r in rows if r[key] is not None]
             analyses[kind] = dose_response([r[key] for r in usable], [r["volume_change_percent"] for r in usable],
                                            [r["responded"] for r in usable]) if usable else None

@@ -35,7 +35,7 @@ UNSPECIFIED_ORGAN = "unspecified (extra-hepatic)"
 
 #: response.csv columns, one row per lesion and scan (units in the names).
 CSV_COLUMNS = [
-    "patient_id", "lesion", "organ", "nodal", "target", "visit", "date", "months", "modality", "source",
+    "patient_id", "lesion", "organ", "nodal", "target", "visit", "date", "months_after_start", "modality", "source",
     "present", "volume_ml", "longest_diameter_mm", "short_axis_mm", "recist_diameter_mm", "volume_change_percent",
     "volume_change_from_nadir_percent", "volumetric_response", "absorbed_dose_gy", "cumulative_absorbed_dose_gy",
     "visit_overall_response", "sum_of_diameters_mm",
@@ -121,7 +121,7 @@ def _register(fixed, moving, method: str):
     if method == "affine":
         return refine_affine(fixed, moving, rigid, **options)
     if method == "bspline":
-        return register_deformable(fixed, moving, rigid)
+        return register_deformable(fixed, moving, rigid, **options)
     return rigid
 
 
@@ -302,8 +302,9 @@ def run_followup(manifest_data: dict, source, dosimetry_report: dict | None = No
         not_evaluated = [name for name in names if measured.get(name) is None]
         visit_measurements.append(measured)
         visit_reports.append({
-            "name": visit["name"], "date": visit["date"], "day": (date_of(visit["date"]) - start).total_seconds() / 86400,
-            "months": months_between(start, date_of(visit["date"])), "modality": visit["modality"],
+            "name": visit["name"], "date": visit["date"],
+            "days_after_start": (date_of(visit["date"]) - start).total_seconds() / 86400,
+            "months_after_start": months_between(start, date_of(visit["date"])), "modality": visit["modality"],
             "series": visit["series"], "segmentation": visit.get("segmentation"), "carry_over": carry_summary,
             "new_lesions": new_names, "non_target_entered": visit.get("non_target"),
             "not_evaluated_lesions": not_evaluated,
@@ -326,7 +327,7 @@ def run_followup(manifest_data: dict, source, dosimetry_report: dict | None = No
             absent = all(not m.present for name, m in non_target if not lesions[name].nodal)
             nodes_normal = all(m.short_axis_mm < recist.NODE_NORMAL_SHORT_AXIS_MM for name, m in non_target
                                if lesions[name].nodal)
-        inputs.append(recist.VisitInput(visit["name"], report["day"], target_mm, visit.get("non_target"),
+        inputs.append(recist.VisitInput(visit["name"], report["days_after_start"], target_mm, visit.get("non_target"),
                                         bool(selection.non_targets), absent, nodes_normal,
                                         bool(visit.get("new_lesions"))))
         if selection.non_targets and visit.get("non_target") is None:
@@ -363,7 +364,7 @@ def run_followup(manifest_data: dict, source, dosimetry_report: dict | None = No
         entries = []
         for visit, report, measured, vol in zip(spec["visits"], visit_reports, visit_measurements, course):
             m = measured.get(name)
-            entry = {"visit": visit["name"], "date": visit["date"], "months": report["months"],
+            entry = {"visit": visit["name"], "date": visit["date"], "months_after_start": report["months_after_start"],
                      "source": m.source if m is not None else "not evaluated"}
             if m is not None:
                 entry.update({k: v for k, v in m.to_dict().items() if k != "name"})
@@ -439,7 +440,7 @@ def csv_rows(report: dict) -> list[dict]:
                   "nodal": lesion["nodal"], "target": lesion["target"], "absorbed_dose_gy": lesion["absorbed_dose_gy"],
                   "cumulative_absorbed_dose_gy": lesion["cumulative_absorbed_dose_gy"]}
         b = lesion["baseline"]
-        rows.append(dict(common, visit="baseline", date=report["baseline"]["date"], months=None,
+        rows.append(dict(common, visit="baseline", date=report["baseline"]["date"], months_after_start=None,
                          modality=report["baseline"]["modality"], source="segmentation", present=True,
                          volume_ml=b["volume_ml"], longest_diameter_mm=b["longest_diameter_mm"],
                          short_axis_mm=b["short_axis_mm"],
@@ -447,7 +448,8 @@ def csv_rows(report: dict) -> list[dict]:
                          volume_change_percent=0.0))
         for entry in lesion["course"]:
             visit = by_visit[entry["visit"]]
-            rows.append(dict(common, visit=entry["visit"], date=entry["date"], months=entry["months"],
+            rows.append(dict(common, visit=entry["visit"], date=entry["date"],
+                             months_after_start=entry["months_after_start"],
                              modality=visit["modality"], source=entry["source"], present=entry.get("present"),
                              volume_ml=entry.get("volume_ml"), longest_diameter_mm=entry.get("longest_diameter_mm"),
                              short_axis_mm=entry.get("short_axis_mm"), recist_diameter_mm=entry.get("recist_diameter_mm"),
