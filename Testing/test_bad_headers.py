@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -56,9 +57,11 @@ def _uptake(patient, ia, iv, tmp_path, *extra):
 
 
 def _error_line(capsys) -> str:
+    """The one error line on stderr (progress lines, ``[  1.2 s] stage``, may come before it)."""
     err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
+    lines = [line for line in err.splitlines() if not re.match(r"^\[ *\d+\.\d s\] ", line)]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
 
 
 def _assert_refused(status, capsys, tmp_path, *needles):

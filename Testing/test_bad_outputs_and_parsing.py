@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -55,7 +56,8 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 def _one_clear_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
+    """The one error line on stderr (progress lines, ``[  1.2 s] stage``, may come before it)."""
+    lines = [line for line in err.strip().splitlines() if line.strip() and not re.match(r"^\[ *\d+\.\d s\] ", line)]
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]

@@ -94,8 +94,12 @@ def run(args) -> int:
     from ..study.dosimetry_run import run_dosimetry
 
     check_output_folder(args.output)
+    from .progress import ProgressPrinter
+
+    progress = ProgressPrinter(args.quiet)
     options = options_from_args(args)
-    result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
+    result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct, progress=progress)
+    progress(0.95, "dosimetry: writing dosimetry.json, dose.nrrd, dvh.csv")
     with output_folder(args.output):
         paths = write_outputs(result, args.output)
     summary = {"outputs": paths, "vois": [

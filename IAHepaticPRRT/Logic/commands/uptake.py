@@ -46,11 +46,16 @@ def run(args) -> int:
     check_output_folder(args.output)
     parameters = UptakeParameters(metric=args.metric, threshold=args.threshold, suv_type=args.suv_type,
                                   organ_metric=args.organ_metric, pet_fwhm_mm=args.fwhm_mm)
+    from .progress import ProgressPrinter
+
+    progress = ProgressPrinter(args.quiet)
     result, suv = run_uptake(
         folders={"ia": args.ia, "iv": args.iv}, segmentation_paths={"ia": args.ia_seg, "iv": args.iv_seg},
         parameters=parameters, labels={"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},
         overrides={route: overrides_from_args(args, route) for route in ("ia", "iv")},
-        series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping)
+        series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping,
+        progress=progress)
+    progress.done("uptake: writing uptake.json and uptake.csv")
     with output_folder(args.output):
         outputs = write_outputs(result, args.output, suv if args.save_suv else None)
     summary = {key: result[key] for key in ("metric", "threshold", "mean_enhancement_ratio", "eligible",

@@ -135,6 +135,10 @@ def cohort_summary(outcomes: list[dict]) -> dict:
 
 
 def _progress(done: int, total: int, label: str, stream=sys.stderr) -> None:
+    if not stream.isatty():  # a log file gets one line per patient, not carriage returns
+        stream.write(f"{done}/{total} {label}\n")
+        stream.flush()
+        return
     width = 30
     filled = int(width * done / max(total, 1))
     stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:50]:<50}")

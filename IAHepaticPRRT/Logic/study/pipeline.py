@@ -60,7 +60,12 @@ def summary_of(results: dict) -> dict:
     }
 
 
-def _uptake(manifest: Manifest):
+def _part(progress, start: float, stop: float):
+    """``progress`` for a step that covers [start, stop] of the whole run."""
+    return lambda fraction, message: progress(start + (stop - start) * fraction, message)
+
+
+def _uptake(manifest: Manifest, progress=None):
     from ..uptake.comparison import UptakeParameters, run_uptake
     from ..uptake.suv import SuvOverrides
 
@@ -77,10 +82,10 @@ def _uptake(manifest: Manifest):
         overrides={r: SuvOverrides(**{k: spec[r].get(k) for k in override_keys},
                                    accept=frozenset(manifest.data.get("accept", ()))) for r in routes},
         series_uids={r: spec[r].get("series_uid") for r in routes},
-        mapping_path=spec.get("mapping"))
+        mapping_path=spec.get("mapping"), progress=progress)
 
 
-def _dosimetry(manifest: Manifest):
+def _dosimetry(manifest: Manifest, progress=None):
     from ..dosimetry.options import DosimetryOptions
     from .dosimetry_run import run_dosimetry
 
@@ -111,7 +116,7 @@ def _dosimetry(manifest: Manifest):
 
         raise InputError("give a CT for every time point or for none", manifest.path, "dosimetry.time_points")
     return run_dosimetry([p["spect"] for p in points], spec["segmentation"], options, spec.get("labels"),
-                         cts if all(cts) else None)
+                         cts if all(cts) else None, progress=progress)
 
 
 def _previous_cycles(cycles):
@@ -155,10 +160,10 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
     uptake_result = dosimetry_result = None
     if "uptake" in manifest.data:
         progress(0.0, "uptake: SUV and VOI statistics of both PET scans")
-        uptake_result, _ = _uptake(manifest)
+        uptake_result, _ = _uptake(manifest, _part(progress, 0.0, 0.3))
     if "dosimetry" in manifest.data:
         progress(0.3, "dosimetry: time points, registration, kinetics, dose")
-        dosimetry_result = _dosimetry(manifest)
+        dosimetry_result = _dosimetry(manifest, _part(progress, 0.3, 0.9))
     progress(0.9, "writing the results and the report")
     report_settings = manifest.data.get("report", {})
     results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),

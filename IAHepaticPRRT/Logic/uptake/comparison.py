@@ -330,8 +330,9 @@ def table_rows(result: dict) -> list[dict]:
 # ---- files ---------------------------------------------------------------------------------------
 def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParameters | None = None,
                labels: dict | None = None, overrides: dict | None = None, series_uids: dict | None = None,
-               mapping_path=None) -> tuple[dict, dict]:
+               mapping_path=None, progress=None) -> tuple[dict, dict]:
     """Read both scans and segmentations (files) and compare them; nothing is written.
+    ``progress(fraction, message)`` is called at each stage.
 
     ``folders``, ``segmentation_paths``, ``labels`` (labels CSV of a label-map segmentation),
     ``overrides`` (:class:`SuvOverrides`) and ``series_uids`` are keyed by route ("ia", "iv").
@@ -345,9 +346,13 @@ def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParame
     labels = labels or {}
     overrides = overrides or {}
     series_uids = series_uids or {}
+    progress = progress or (lambda fraction, message: None)
     mapping = read_name_mapping(mapping_path) if mapping_path else None
-    suv = {route: suv_from_folder(folders[route], parameters.suv_type, overrides.get(route), series_uids.get(route))
-           for route in ROUTES}
+    suv = {}
+    for index, route in enumerate(ROUTES):
+        progress(0.4 * index, f"uptake: reading the {route.upper()} PET and its SUV")
+        suv[route] = suv_from_folder(folders[route], parameters.suv_type, overrides.get(route), series_uids.get(route))
+    progress(0.8, "uptake: segmentations, VOI statistics and enhancement ratios")
     segmentations = {route: read_segmentation(segmentation_paths[route], labels.get(route)) for route in ROUTES}
     inputs = {"ia_pet": str(folders["ia"]), "iv_pet": str(folders["iv"]),
               "ia_segmentation": str(segmentation_paths["ia"]), "iv_segmentation": str(segmentation_paths["iv"]),
