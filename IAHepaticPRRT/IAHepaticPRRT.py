@@ -50,7 +50,9 @@ class IAHepaticPRRT(ScriptedLoadableModule):
         self.parent.helpText = (
             "Intra-arterial versus intravenous PRRT of neuroendocrine liver metastases: 68Ga-DOTA PET uptake "
             "comparison (SUV, enhancement ratio, eligibility) and 177Lu SPECT/CT dosimetry (kinetics, absorbed "
-            f"dose, BED, uncertainty), with an HTML report. Version {__version__}.")
+            "dose, BED, uncertainty), with an HTML report. VOIs may come from any segmentation node, including "
+            "DICOM RTSTRUCT and DICOM SEG loaded through the DICOM module (SlicerRT and QuantitativeReporting "
+            f"extensions). Version {__version__}.")
         self.parent.acknowledgementText = (
             "IBSI SUV reference objects (CC BY 4.0), Lanconelli et al. 177Lu voxel S-values and OpenDose organ "
             "S-values: see the extension's README for attributions.")

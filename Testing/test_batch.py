@@ -83,7 +83,7 @@ def test_cohort_csv_equals_the_per_patient_json(batch):
                     assert (row[f"{route}_{key}"] == "") if value is None else float(row[f"{route}_{key}"]) == value
             ratio = uptake[name]["enhancement_ratio"]
             assert (row["enhancement_ratio"] == "") if ratio is None else float(row["enhancement_ratio"]) == ratio
-            for key in ("tia_mbqh", "residence_time_h", "mean_dose_gy", "d50_gy"):
+            for key in ("tia_mbqh", "residence_time_h", "absorbed_dose_gy", "d50_gy"):
                 assert float(row[key]) == dosimetry[name][key]
                 checked += 1
     assert checked >= 4 * 10 * 4
@@ -99,4 +99,4 @@ def test_cohort_summary_statistics(batch):
     assert ci["ci_low"] < ci["mean"] < ci["ci_high"]
     lesions = summary["paired_wilcoxon_ia_vs_iv"]["target_lesion"]
     assert lesions["n_pairs"] == 20 and lesions["p_value"] < 0.01  # IA above IV in most lesions
-    assert summary["mean_dose_gy_per_voi"]["Left kidney"]["n"] == 4
+    assert summary["absorbed_dose_gy_per_voi"]["Left kidney"]["n"] == 4

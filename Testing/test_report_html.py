@@ -19,8 +19,10 @@ UPTAKE = {
 }
 DOSIMETRY = {
     "vois": [{"name": "Left kidney", "role": "organ", "mass_g": 160.0, "model": "bi-exp", "tia_mbqh": 5000.0,
-              "tia_uncertainty_mbqh": 400.0, "residence_time_h": 0.68, "mean_dose_gy": 2.67,
-              "dose_uncertainty_gy": 0.25, "d2_gy": 4.1, "d50_gy": 2.6, "d98_gy": 1.2, "bed_gy": 2.9,
+              "tia_uncertainty_mbqh": 400.0, "residence_time_h": 0.68, "absorbed_dose_gy": 2.67,
+              "absorbed_dose_uncertainty_gy": 0.25, "d2_gy": 4.1, "d50_gy": 2.6, "d98_gy": 1.2, "bed_gy": 2.9,
+              "ldm_voi_dose_gy": 2.61, "organ_s_value_dose_gy": 2.7,
+              "absorbed_dose_method": "bi-exp fit of the VOI's time-activity curve; dose map by local deposition",
               "tac": [{"time_h": 4, "activity_mbq": 90}, {"time_h": 24, "activity_mbq": 80},
                       {"time_h": 96, "activity_mbq": 30}, {"time_h": 168, "activity_mbq": 12}]}],
     "limits": {"limits": {"kidney_dose_gy": {"this_cycle": 2.67, "previous_cycles": 16.0, "cumulative": 18.67,

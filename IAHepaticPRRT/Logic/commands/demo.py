@@ -12,6 +12,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--small", action="store_true", help="the small, coarse patient (seconds instead of a minute)")
     parser.add_argument("--vendor", choices=("siemens", "ge", "philips"), default="siemens",
                         help="PET header style of the synthetic patient (default siemens)")
+    parser.add_argument("--dicom", action="store_true",
+                        help="also write the DICOM results (RT Dose, SEG, SR) into OUTPUT/results/dicom (needs highdicom)")
 
 
 def run(args) -> int:
@@ -20,7 +22,8 @@ def run(args) -> int:
     from .progress import ProgressPrinter
 
     progress = ProgressPrinter(args.quiet)
-    summary = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor, progress=progress)
+    summary = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor, progress=progress,
+                       dicom=args.dicom)
     progress.done(f"report: {summary['outputs']['report']}")
     print(to_json_text(summary), end="")
     return 0

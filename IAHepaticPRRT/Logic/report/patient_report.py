@@ -93,8 +93,11 @@ def _summary(uptake: dict | None, dosimetry: dict | None) -> str:
             parts.append(_table(["quantity", "this cycle", "previous cycles", "cumulative", "limit", "status",
                                  "source"], rows))
             kidney = (dosimetry.get("limits") or {}).get("kidney_voi")
+            caption = ("This cycle's values are the VOIs' absorbed doses (absorbed_dose_gy, the first dose column of "
+                       "the dosimetry table, with its method there).")
             if kidney:
-                parts.append(f'<p class="meta">Kidney values from the VOI "{escape(kidney)}" (the highest kidney dose).</p>')
+                caption += f' Kidney values from the VOI "{escape(kidney)}" (the highest kidney absorbed dose).'
+            parts.append(f'<p class="meta">{caption}</p>')
     return "".join(parts)
 
 
@@ -149,6 +152,15 @@ def _tac_chart(vois: list[dict], fitted: dict | None, title: str) -> str:
                       width=490)
 
 
+def _method_caption(vois: list[dict]) -> str:
+    """Each distinct ``absorbed_dose_method`` sentence once, with the VOIs it applies to."""
+    methods: dict[str, list[str]] = {}
+    for v in vois:
+        if v.get("absorbed_dose_method"):
+            methods.setdefault(v["absorbed_dose_method"], []).append(v.get("name", ""))
+    return " ".join(f"{escape(method)} ({escape(', '.join(names))})." for method, names in methods.items())
+
+
 def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -> str:
     vois = dosimetry.get("vois", [])
     lesions = [v for v in vois if v.get("role") in ("target_lesion", "extrahepatic_lesion")]
@@ -160,23 +172,31 @@ def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -
         charts.append(_tac_chart(organs, fitted, "Time-activity curves: organs (dashed: fit)"))
     if dvh:
         dvh_series = [Series(name, dose, volume, markers=False) for name, (dose, volume) in dvh.items()]
-        charts.append(line_chart(dvh_series, "Cumulative dose-volume histograms", "absorbed dose (Gy)",
-                                 "volume (%)", x_min=0.0, width=490))
+        charts.append(line_chart(dvh_series, "Cumulative dose-volume histograms of the absorbed dose map",
+                                 "absorbed dose (Gy)", "volume (%)", x_min=0.0, width=490))
+    corrected = any(v.get("ldm_voi_dose_uncorrected_gy") is not None for v in vois)
     rows = []
     for v in vois:
         model_dose = v.get("sphere_model_dose_gy", v.get("organ_s_value_dose_gy"))
-        rows.append([escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("mass_g"), 4),
-                     escape(str(v.get("model", ""))), _num(v.get("tia_mbqh"), 4), _num(v.get("tia_uncertainty_mbqh"), 2),
-                     _num(v.get("residence_time_h")), _num(v.get("mean_dose_gy")), _num(v.get("dose_uncertainty_gy"), 2),
-                     _num(v.get("mean_dose_gy_voi_ldm")), _num(model_dose),
-                     _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy"))])
-    table = _table(["VOI", "role", "mass (g)", "model", "TIA (MBq h)", "u(TIA) (MBq h)", "residence time (h)",
-                    "mean dose, dose map (Gy)", "u(dose) (Gy)", "dose from VOI TIA, LDM (Gy)",
-                    "sphere / organ S-value dose (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)"],
-                   rows, left_columns=2)
-    method = escape(str(dosimetry.get("method", "")))
-    note = (f'<p class="meta">Dose map by {method}; "dose from VOI TIA" is 0.08532 Gy g/(MBq h) x TIA / mass '
-            "(with the VOI's partial-volume correction when one was chosen).</p>")
+        row = [escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("absorbed_dose_gy")),
+               _num(v.get("absorbed_dose_uncertainty_gy"), 2), _num(v.get("mass_g"), 4), escape(str(v.get("model", ""))),
+               _num(v.get("tia_mbqh"), 4), _num(v.get("tia_uncertainty_mbqh"), 2), _num(v.get("residence_time_h")),
+               _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy")),
+               _num(v.get("ldm_voi_dose_gy")), _num(model_dose)]
+        if corrected:
+            row.append(_num(v.get("ldm_voi_dose_uncorrected_gy")))
+        rows.append(row)
+    header = ["VOI", "role", "absorbed dose (Gy)", "u(absorbed dose) (Gy)", "mass (g)", "model", "TIA (MBq h)",
+              "u(TIA) (MBq h)", "residence time (h)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)",
+              "secondary: LDM from VOI TIA (Gy)", "secondary: sphere / organ S-value dose (Gy)"]
+    if corrected:
+        header.append("secondary: LDM without partial-volume correction (Gy)")
+    table = _table(header, rows, left_columns=2)
+    note = ('<p class="meta">Absorbed dose (used by the limits, the BED, the DVHs and cohort.csv): '
+            f"{_method_caption(vois)} D2, D50, D98 and the DVHs come from the same dose map. Secondary columns: "
+            "LDM from VOI TIA = 0.08532 Gy g/(MBq h) x TIA / mass; sphere model (lesions) and OpenDose organ "
+            "S-values (liver, spleen, kidneys)" + ("; the same LDM without the partial-volume correction" if corrected
+                                                    else "") + ".</p>")
     parts = ["<h2>Dosimetry: intra-arterial 177Lu cycle</h2>", f'<div class="charts">{"".join(charts)}</div>',
              table, note]
     voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]

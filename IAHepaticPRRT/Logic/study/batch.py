@@ -28,8 +28,8 @@ COHORT_COLUMNS = [
     "patient_id", "status", "error", "manifest", "mean_enhancement_ratio", "eligible", "threshold", "metric",
     "voi", "role", "ia_suv_max", "iv_suv_max", "ia_suv_peak", "iv_suv_peak", "ia_suv_mean", "iv_suv_mean",
     "ia_volume_ml", "iv_volume_ml", "enhancement_ratio",
-    "mass_g", "model", "tia_mbqh", "tia_uncertainty_mbqh", "residence_time_h", "mean_dose_gy",
-    "dose_uncertainty_gy", "d2_gy", "d50_gy", "d98_gy", "bed_gy",
+    "mass_g", "model", "tia_mbqh", "tia_uncertainty_mbqh", "residence_time_h", "absorbed_dose_gy",
+    "absorbed_dose_uncertainty_gy", "d2_gy", "d50_gy", "d98_gy", "bed_gy", "absorbed_dose_method",
 ]
 
 
@@ -101,8 +101,8 @@ def cohort_rows(outcomes: list[dict]) -> list[dict]:
             row["enhancement_ratio"] = v.get("enhancement_ratio")
         for v in dosimetry.get("vois", []):
             row = vois.setdefault(v["name"], dict(base, voi=v["name"], role=v.get("role")))
-            for key in ("mass_g", "model", "tia_mbqh", "tia_uncertainty_mbqh", "residence_time_h", "mean_dose_gy",
-                        "dose_uncertainty_gy", "d2_gy", "d50_gy", "d98_gy", "bed_gy"):
+            for key in ("mass_g", "model", "tia_mbqh", "tia_uncertainty_mbqh", "residence_time_h", "absorbed_dose_gy",
+                        "absorbed_dose_uncertainty_gy", "d2_gy", "d50_gy", "d98_gy", "bed_gy", "absorbed_dose_method"):
                 row[key] = v.get(key)
         rows.extend(vois.values() or [base])
     return rows
@@ -123,14 +123,14 @@ def cohort_summary(outcomes: list[dict]) -> dict:
             ia_list.append((v.get("ia") or {}).get(metric))
             iv_list.append((v.get("iv") or {}).get(metric))
         for v in (o["results"].get("dosimetry") or {}).get("vois", []):
-            doses.setdefault(v["name"], []).append(v.get("mean_dose_gy"))
+            doses.setdefault(v["name"], []).append(v.get("absorbed_dose_gy"))
     return {
         "patients": len(outcomes), "succeeded": len(ok),
         "failed": [{"manifest": o["manifest"], "error": o["error"]} for o in outcomes if o["status"] != "ok"],
         "mean_enhancement_ratio": mean_with_confidence_interval(ratios),
         "eligible_patients": sum(1 for o in ok if (o["results"].get("uptake") or {}).get("eligible")),
         "paired_wilcoxon_ia_vs_iv": {kind: paired_wilcoxon(*values) for kind, values in by_kind.items()},
-        "mean_dose_gy_per_voi": {name: describe(values) for name, values in doses.items()},
+        "absorbed_dose_gy_per_voi": {name: describe(values) for name, values in doses.items()},
     }
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 
 def run_demo(output: str | os.PathLike, seed: int = 1, small: bool = False, vendor: str = "siemens",
-             progress=None) -> dict:
-    """Generate the patient into OUTPUT/patient, run it into OUTPUT/results; return the summary of the
-    results (:func:`~iahepaticprrt.study.pipeline.summary_of`), which names the report.
-    ``progress(fraction, message)`` is called at each stage."""
+             progress=None, dicom: bool = False) -> dict:
+    """Generate the patient into OUTPUT/patient, run it into OUTPUT/results (with ``dicom``, also its DICOM
+    results); return the summary of the results (:func:`~iahepaticprrt.study.pipeline.summary_of`),
+    which names the report. ``progress(fraction, message)`` is called at each stage."""
     from ..io.output_files import output_folder
     from ..phantom.generate import generate_phantom
     from .pipeline import run_patient, summary_of
@@ -22,5 +22,6 @@ def run_demo(output: str | os.PathLike, seed: int = 1, small: bool = False, vend
         generate_phantom(patient, seed=seed, noise=True, vendor=vendor, size="small" if small else "default",
                          progress=lambda f, m: progress(0.3 * f, m))
         results = run_patient(patient / "manifest.json", output / "results",
-                              progress=lambda f, m: progress(0.3 + 0.7 * f, m))
+                              progress=lambda f, m: progress(0.3 + 0.7 * f, m),
+                              dicom_out=output / "results" / "dicom" if dicom else None)
     return summary_of(results)

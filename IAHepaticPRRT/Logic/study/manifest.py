@@ -69,7 +69,7 @@ _DOSIMETRY = {
     "kidney_risk_factors": ("bool", False),
 }
 _PATIENT = {"id": ("str", False), "name": ("str", False)}
-_REPORT = {"deidentify": ("bool", False)}
+_REPORT = {"deidentify": ("bool", False), "dicom": ("bool", False)}
 _MANIFEST = {
     "manifest_version": ("positive", True), "patient": (_PATIENT, False), "uptake": (_UPTAKE, False),
     "dosimetry": (_DOSIMETRY, False), "report": (_REPORT, False), "accept": ("checks", False),

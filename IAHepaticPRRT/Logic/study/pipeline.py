@@ -6,12 +6,16 @@ patient leaves no half-written folder of results. Outputs in OUT_DIR:
 - ``uptake/uptake.json``, ``uptake/uptake.csv`` (when the manifest has "uptake");
 - ``dosimetry/dosimetry.json``, ``dosimetry/dose.nrrd``, ``dosimetry/dvh.csv`` (with "dosimetry");
 - ``results.json``: patient ID, both result dictionaries, output paths, the manifest, the version;
-- ``report.html``: the self-contained patient report.
+- ``report.html``: the self-contained patient report;
+- with ``dicom_out`` (or ``"report": {"dicom": true}`` in the manifest, into ``OUT_DIR/dicom``): RT
+  Dose, SEG and a TID 1500 SR (:mod:`iahepaticprrt.study.dicom_export`), built before anything
+  is written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 import os
 import urllib.parse
 from pathlib import Path
@@ -149,33 +153,56 @@ def _dvh_percent(result) -> dict:
             for name, (levels, fractions) in result.dvh.items()}
 
 
+def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result) -> dict:
+    from .dicom_export import build_dicom_results
+
+    uptake = dosimetry = None
+    if uptake_result is not None:
+        spec = manifest.data["uptake"]
+        uptake = {"result": uptake_result, "suv": suv,
+                  "segmentations": {r: spec[r]["segmentation"] for r in ("ia", "iv")},
+                  "labels": {r: spec[r].get("labels") for r in ("ia", "iv")}, "mapping": spec.get("mapping")}
+    if dosimetry_result is not None:
+        spec = manifest.data["dosimetry"]
+        dosimetry = {"result": dosimetry_result, "spect": [p["spect"] for p in spec["time_points"]],
+                     "reference_index": 0, "segmentation": spec["segmentation"], "labels": spec.get("labels")}
+    return build_dicom_results(manifest.patient_id, uptake, dosimetry)
+
+
 def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
-                generated: dt.datetime | None = None, progress=None) -> dict:
+                generated: dt.datetime | None = None, progress=None, dicom_out=None) -> dict:
     """Run one patient's manifest into ``output``; return the content of results.json.
 
     ``progress(fraction, message)`` is called between steps (it may raise to cancel)."""
     progress = progress or (lambda fraction, message: None)
     check_output_folder(output)
     manifest = read_manifest(manifest_path)
-    uptake_result = dosimetry_result = None
+    report_settings = manifest.data.get("report", {})
+    if dicom_out is None and report_settings.get("dicom", False):
+        dicom_out = Path(output) / "dicom"
+    uptake_result = dosimetry_result = suv = None
     if "uptake" in manifest.data:
         progress(0.0, "uptake: SUV and VOI statistics of both PET scans")
-        uptake_result, _ = _uptake(manifest, _part(progress, 0.0, 0.3))
+        uptake_result, suv = _uptake(manifest, _part(progress, 0.0, 0.3))
     if "dosimetry" in manifest.data:
         progress(0.3, "dosimetry: time points, registration, kinetics, dose")
-        dosimetry_result = _dosimetry(manifest, _part(progress, 0.3, 0.9))
+        dosimetry_result = _dosimetry(manifest, _part(progress, 0.3, 0.85))
+    dicom_objects = None
+    if dicom_out is not None:
+        progress(0.85, "DICOM results: RT Dose, SEG, SR")
+        dicom_objects = _dicom_objects(manifest, uptake_result, suv, dosimetry_result)
     progress(0.9, "writing the results and the report")
-    report_settings = manifest.data.get("report", {})
     results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),
                                     report_settings.get("deidentify", False), manifest.patient_id,
-                                    str(manifest.path), generated)
+                                    str(manifest.path), generated, dicom_objects, dicom_out)
     progress(1.0, "done")
     return results
 
 
 def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None, dosimetry_result,
                           patient: dict | None = None, deidentify: bool = False, patient_id: str = "",
-                          manifest: str | None = None, generated: dt.datetime | None = None) -> dict:
+                          manifest: str | None = None, generated: dt.datetime | None = None,
+                          dicom_objects: dict | None = None, dicom_out=None) -> dict:
     """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the report and
     results.json into ``output``; return the content of results.json. The report is rendered before
     anything is written."""
@@ -187,13 +214,15 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
         dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
         fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
         generated=generated)
-    with output_folder(output):
-        return _write_patient_files(Path(output), uptake_result, dosimetry_result, html, patient, patient_id,
-                                    manifest)
+    output = Path(output)
+    dicom_elsewhere = bool(dicom_objects) and not Path(dicom_out).resolve().is_relative_to(output.resolve())
+    with output_folder(output), (output_folder(dicom_out, "--dicom-out") if dicom_elsewhere else nullcontext()):
+        return _write_patient_files(output, uptake_result, dosimetry_result, html, patient, patient_id, manifest,
+                                    dicom_objects, dicom_out)
 
 
 def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: str, patient: dict, patient_id: str,
-                         manifest: str | None) -> dict:
+                         manifest: str | None, dicom_objects: dict | None, dicom_out) -> dict:
     outputs = {}
     if uptake_result is not None:
         from ..uptake.comparison import write_outputs as write_uptake
@@ -203,6 +232,10 @@ def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: st
         from ..dosimetry.cycle import write_outputs as write_dosimetry
 
         outputs["dosimetry"] = write_dosimetry(dosimetry_result, output / "dosimetry")
+    if dicom_objects:
+        from .dicom_export import write_dicom_results
+
+        outputs["dicom"] = write_dicom_results(dicom_out, dicom_objects)
     with atomic_path(output / "report.html") as tmp:
         tmp.write_text(html, encoding="utf-8")
     outputs["report"] = str(output / "report.html")

@@ -353,7 +353,9 @@ def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParame
         progress(0.4 * index, f"uptake: reading the {route.upper()} PET and its SUV")
         suv[route] = suv_from_folder(folders[route], parameters.suv_type, overrides.get(route), series_uids.get(route))
     progress(0.8, "uptake: segmentations, VOI statistics and enhancement ratios")
-    segmentations = {route: read_segmentation(segmentation_paths[route], labels.get(route)) for route in ROUTES}
+    # The PET is the reference of an RTSTRUCT (rasterised for its grid) and of the Frame of Reference check.
+    segmentations = {route: read_segmentation(segmentation_paths[route], labels.get(route), suv[route].volume)
+                     for route in ROUTES}
     inputs = {"ia_pet": str(folders["ia"]), "iv_pet": str(folders["iv"]),
               "ia_segmentation": str(segmentation_paths["ia"]), "iv_segmentation": str(segmentation_paths["iv"]),
               "ia_labels": labels.get("ia"), "iv_labels": labels.get("iv"),
