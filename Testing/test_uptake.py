@@ -69,7 +69,10 @@ def test_every_region_suv_max_is_known(result):
 def test_voi_structure_roles_and_volumes(result):
     data, _ = result
     names = [v["name"] for v in data["vois"]]
-    assert names[:4] == case.LESIONS and set(names) == set(case.LESIONS + case.ORGANS + ["Healthy liver", "Liver"])
+    # The liver reference sphere (PERCIST, issue 14) is a VOI of its own, with the role "reference".
+    assert names[:4] == case.LESIONS and set(names) == set(case.LESIONS + case.ORGANS + ["Healthy liver", "Liver",
+                                                                                          "Liver reference sphere"])
+    assert _voi(data, "Liver reference sphere")["role"] == "reference"
     lesion = _voi(data, "Lesion 1")
     assert lesion["role"] == "target_lesion" and _voi(data, "Extrahepatic lesion 1")["role"] == "extrahepatic_lesion"
     assert _voi(data, "Spleen")["role"] == "organ" and _voi(data, "Spleen")["enhancement_ratio"] is None
