@@ -66,6 +66,19 @@ def test_module_logic_and_cli_give_identical_numbers(module_logic, scene, tmp_pa
             expected = (voi[route] or {}).get("suv_max")
             assert (math.isnan(row[f"{route}_suv_max"]) if expected is None else row[f"{route}_suv_max"] == expected)
 
+    # Issue 14: the healthy liver and the liver reference sphere are rows; the ratio intervals are columns and
+    # the patient's interval, probability and borderline flag are the table's attributes, as in uptake.json.
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["Liver reference sphere"]["role"] == "reference" and "Healthy liver" in by_name
+    for voi in cli["vois"]:
+        interval = (voi.get("enhancement_ratio_interval") or {}).get("suv_peak")
+        if interval:
+            assert by_name[voi["name"]]["enhancement_ratio_suv_peak_ci_low"] == interval["ci_low"]
+            assert by_name[voi["name"]]["enhancement_ratio_suv_peak_ci_high"] == interval["ci_high"]
+    for key in ("mean_enhancement_ratio_ci_low", "mean_enhancement_ratio_ci_high", "probability_mean_at_least_threshold",
+                "borderline"):
+        assert table.GetAttribute(f"IAHepaticPRRT.{key}") == str(cli[key])
+
     # The chart: one bar series per route, one bar per VOI, labelled by VOI name.
     chart = nodes.chart_node
     assert chart.GetNumberOfPlotSeriesNodes() == 2
