@@ -105,3 +105,16 @@ def test_empty_segment_in_a_node_gets_its_warning(module_logic, scene, tmp_path)
     nodes = module_logic.compare_uptake(paths["pet_ia"], paths["pet_iv"], ia_node, iv_node, add_suv_volumes=False)
     spleen = next(v for v in nodes.result["vois"] if v["name"] == "Spleen")
     assert spleen["iv"]["suv_mean"] is None and any("iv: empty segment" in w for w in spleen["warnings"])
+
+
+def test_panel_verdict_states_how_sure_it_is():
+    from iahepaticprrt.mrml.uptake_nodes import verdict_text
+
+    result = {"eligible": True, "mean_enhancement_ratio": 3.19, "threshold": 3.0, "mean_enhancement_ratio_ci_low": 2.94,
+              "mean_enhancement_ratio_ci_high": 3.44, "probability_mean_at_least_threshold": 0.93, "borderline": True,
+              "uncertainty": {"confidence": 0.95}}
+    assert verdict_text(result) == ("ELIGIBLE for the intra-arterial 177Lu cycle: mean enhancement ratio 3.19 (threshold "
+                                    "3). 95 % interval 2.94 to 3.44; probability of reaching the threshold 0.93. "
+                                    "BORDERLINE: the interval contains the threshold.")
+    assert verdict_text(dict(result, eligible=None)).startswith("No enhancement ratio")
+    assert verdict_text(dict(result, mean_enhancement_ratio_ci_low=None)).endswith("(threshold 3).")

@@ -48,6 +48,25 @@ def uptake_table_node(scene, result: dict, name: str = "Uptake IA vs IV", node=N
     return node
 
 
+def verdict_text(result: dict) -> str:
+    """The eligibility verdict in plain words for the panel, with how sure it is (the same numbers as
+    uptake.json: the mean ratio, its interval from the scans' noise, the probability of reaching the
+    threshold, the borderline flag)."""
+    if result.get("eligible") is None:
+        return "No enhancement ratio: no target lesion measured on both scans."
+    verdict = "ELIGIBLE" if result["eligible"] else "NOT eligible"
+    text = (f"{verdict} for the intra-arterial 177Lu cycle: mean enhancement ratio "
+            f"{result['mean_enhancement_ratio']:.2f} (threshold {result['threshold']:g}).")
+    low, high = result.get("mean_enhancement_ratio_ci_low"), result.get("mean_enhancement_ratio_ci_high")
+    if low is not None and high is not None:
+        confidence = 100 * ((result.get("uncertainty") or {}).get("confidence") or 0.95)
+        text += (f" {confidence:g} % interval {low:.2f} to {high:.2f}; probability of reaching the threshold "
+                 f"{result['probability_mean_at_least_threshold']:.2f}.")
+        if result.get("borderline"):
+            text += " BORDERLINE: the interval contains the threshold."
+    return text
+
+
 def uptake_chart_node(scene, result: dict, name: str = "Uptake IA vs IV chart", node=None):
     """A bar chart: the comparison metric (SUVmax or SUVpeak) per VOI, IA next to IV."""
     metric = result["metric"]
