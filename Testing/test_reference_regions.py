@@ -136,3 +136,19 @@ def test_spill_in_from_a_hotter_neighbour_within_the_distance():
     assert found["Spleen"][0]["from"] == "Lesion 1" and found["Spleen"][0]["distance_mm"] == pytest.approx(12.0)
     assert spill_in(seg, stats, 12.0) == {}  # 12 mm is not within (closer than) 12 mm
     assert spill_in(seg, stats, 14.0, skip={"Lesion 1"}) == {}
+
+
+def test_noise_reference_keeps_the_sphere_one_fwhm_inside_the_healthy_liver():
+    from iahepaticprrt.uptake.reference_regions import noise_reference_mask
+
+    # Deep sphere (35 mm from every edge, radius 15): all of it is more than 7 mm inside.
+    out, _, _ = build_reference_regions(_case(), margin_mm=10.0)
+    assert np.array_equal(noise_reference_mask(out, 7.0), out.mask("Liver reference sphere"))
+    # A sphere at (0, -42, 0) reaches y = -57, 3 mm from the liver surface (r = 60): the shell within 7 mm of
+    # the surface (|p| > 53 mm) is left out, the rest kept.
+    out, _, _ = build_reference_regions(_case(), 10.0, sphere_centre_lps_mm=(0.0, -42.0, 0.0))
+    sphere = out.mask("Liver reference sphere")
+    kept = noise_reference_mask(out, 7.0)
+    radius = np.linalg.norm(POINTS, axis=-1)
+    assert kept.sum() < sphere.sum() and not (kept & ~sphere).any()
+    assert radius[kept].max() <= 53.0 + 2.0 and radius[sphere & ~kept].min() > 53.0 - 2.0

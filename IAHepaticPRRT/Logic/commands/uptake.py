@@ -54,6 +54,10 @@ def add_arguments(parser) -> None:
     add_override_arguments(parser, "iv", "intravenous")
 
 
+def _given(value, default):
+    return default if value is None else value
+
+
 def run(args) -> int:
     from ..io.output_files import to_json_text
     from ..uptake.comparison import UptakeParameters, run_uptake, write_outputs
@@ -67,10 +71,10 @@ def run(args) -> int:
         ia_reference_centre_lps_mm=tuple(args.ia_reference_centre) if args.ia_reference_centre else None,
         iv_reference_centre_lps_mm=tuple(args.iv_reference_centre) if args.iv_reference_centre else None,
         noise_model=args.noise_model, confidence=args.confidence, site=args.site,
-        ia_cross_calibration_factor=args.ia_calibration_factor or args.calibration_factor,
-        iv_cross_calibration_factor=args.iv_calibration_factor or args.calibration_factor,
+        ia_cross_calibration_factor=_given(args.ia_calibration_factor, args.calibration_factor),
+        iv_cross_calibration_factor=_given(args.iv_calibration_factor, args.calibration_factor),
         cross_calibration_source="command line" if args.site or args.calibration_factor != 1.0 or
-        args.ia_calibration_factor or args.iv_calibration_factor else None, **optional)
+        args.ia_calibration_factor is not None or args.iv_calibration_factor is not None else None, **optional)
     result, suv = run_uptake(
         folders={"ia": args.ia, "iv": args.iv}, segmentation_paths={"ia": args.ia_seg, "iv": args.iv_seg},
         parameters=parameters, labels={"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},

@@ -43,6 +43,7 @@ from .reference_regions import (
     SPILL_IN_DISTANCE_FWHM,
     build_reference_regions,
     contained_lesions,
+    noise_reference_mask,
     spill_in,
 )
 from .suv import SuvResult
@@ -52,6 +53,7 @@ from .voi_statistics import (
     PEAK_SPHERE_RADIUS_MM,
     segmentation_weights,
     voi_statistics,
+    voi_weights,
 )
 
 ROUTES = ("ia", "iv")
@@ -292,7 +294,19 @@ def _mark_spill_in(stats: dict[str, dict], neighbours: dict[str, list[dict]], di
             + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
 
 
-def _noise_region(weights: dict):
+#: The noise reference: the liver reference sphere's voxels at least one PET FWHM inside the healthy liver.
+NOISE_REGION_NAME = "Liver reference sphere, 1 FWHM inside the healthy liver"
+#: A noise reference needs at least this many PET voxels covered half (else the whole sphere is used).
+MIN_NOISE_VOXELS = 30
+
+
+def _noise_region(weights: dict, inner=None, warnings=None, route=""):
+    if inner is not None and inner.box is not None and int(np.count_nonzero(inner.core)) >= MIN_NOISE_VOXELS:
+        return inner
+    if inner is not None and warnings is not None:
+        warnings.append(f"{route}: fewer than {MIN_NOISE_VOXELS} PET voxels of the liver reference sphere lie one PET "
+                        "FWHM inside the healthy liver: the scan's noise is measured on the whole sphere, whose edge "
+                        "may add partial volume of the liver surface or a lesion's margin (wider intervals)")
     for name in (REFERENCE_SPHERE_NAME, "Healthy liver"):
         if name in weights and weights[name].box is not None:
             return weights[name]
@@ -389,7 +403,13 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
     flagged = [v["name"] for v in with_ratio if v.get("partial_volume_flag")]
     if flagged:
         warnings.append(f"the mean includes lesions flagged for partial volume: {', '.join(flagged)}")
-    uncertainty = _uncertainty(suv, stats, weights, vois, [v["name"] for v in with_ratio], parameters, warnings)
+    noise_regions = {}
+    for route in ROUTES:
+        mask = noise_reference_mask(prepared[route], parameters.pet_fwhm_mm)
+        noise_regions[route] = (None if mask is None else
+                                voi_weights(NOISE_REGION_NAME, mask, prepared[route].grid, suv[route].volume.grid))
+    uncertainty = _uncertainty(suv, stats, weights, vois, [v["name"] for v in with_ratio], parameters, warnings,
+                               noise_regions)
     primary = (uncertainty.get(metric) or {}) if uncertainty else {}
     ratios = _tumour_to_organ(stats, vois, parameters, warnings)
     return {
@@ -434,14 +454,15 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
     }
 
 
-def _uncertainty(suv, stats, weights, vois, targets_in_mean, parameters: UptakeParameters, warnings) -> dict | None:
+def _uncertainty(suv, stats, weights, vois, targets_in_mean, parameters: UptakeParameters, warnings,
+                 noise_regions: dict | None = None) -> dict | None:
     """Noise of each scan, SIMEX bias and spread of every lesion's SUVmax and SUVpeak, and the intervals
     (docs/physics.md section 21); None when switched off."""
     if parameters.replicates_per_level == 0:
         return None
     noise = {}
     for route in ROUTES:
-        region = _noise_region(weights[route])
+        region = _noise_region(weights[route], (noise_regions or {}).get(route), warnings, route)
         noise[route] = (None if region is None else
                         ru.estimate_noise(suv[route].volume.array, suv[route].volume.grid, region,
                                           parameters.noise_model))

@@ -15,6 +15,7 @@ the regions it builds then go through the same partial-voxel weighting onto the 
   healthy liver (the liver surface and the lesions with their margin), or on the user's point.
 - Containers: a non-lesion VOI holding at least half of a lesion's voxels (Liver, Body) would
   report that lesion's SUVmax and SUVpeak as its own; the comparison leaves them out.
+- Noise reference: the sphere's voxels at least one PET FWHM inside the healthy liver.
 - Spill-in: a VOI whose SUVmax voxel lies within 2 PET FWHM of a hotter VOI (higher SUVmax) that it
   does not overlap gets a named warning.
 """
@@ -153,7 +154,7 @@ def build_reference_regions(segmentation: Segmentation, margin_mm: float, sphere
                                     "definition": f"the segment '{REFERENCE_SPHERE_NAME}' as drawn"}
         return out, info, warnings
     sphere_info, sphere, sphere_warnings = _reference_sphere(healthy, base.mask, lesion_masks, grid, margin_mm,
-                                                             sphere_centre_lps_mm, label)
+                                                             sphere_centre_lps_mm, label, segmentation.source, route)
     warnings.extend(sphere_warnings)
     info["reference_sphere"] = sphere_info
     if sphere is not None:
@@ -161,7 +162,8 @@ def build_reference_regions(segmentation: Segmentation, margin_mm: float, sphere
     return out, info, warnings
 
 
-def _reference_sphere(healthy, liver, lesion_masks, grid: Grid, margin_mm, centre_lps_mm, label):
+def _reference_sphere(healthy, liver, lesion_masks, grid: Grid, margin_mm, centre_lps_mm, label, source=None,
+                      route=""):
     warnings = []
     radius = REFERENCE_SPHERE_DIAMETER_MM / 2.0
     if not healthy.any():
@@ -172,13 +174,14 @@ def _reference_sphere(healthy, liver, lesion_masks, grid: Grid, margin_mm, centr
     else:
         centre = np.asarray(centre_lps_mm, dtype=float)
         if centre.shape != (3,) or not np.all(np.isfinite(centre)):
-            raise InputError("the reference sphere centre must be three finite LPS coordinates (mm)", None,
-                             "reference_sphere_centre_lps_mm")
+            raise InputError("the reference sphere centre must be three finite LPS coordinates (mm)", source or None,
+                             f"{route} reference_sphere_centre_lps_mm".strip())
         index = np.round(grid.lps_to_index(centre)).astype(int)
         inside = bool(np.all(index >= 0) and np.all(index < np.array(grid.size_ijk)))
         if not inside or not healthy[index[2], index[1], index[0]]:
             raise InputError(f"the reference sphere centre {centre.tolist()} (LPS mm) is not in the healthy liver "
-                             "(the liver minus the lesions and their margin)", None, "reference_sphere_centre_lps_mm")
+                             "(the liver minus the lesions and their margin) of this segmentation", source or None,
+                             f"{route} reference_sphere_centre_lps_mm".strip())
         depth = None
         placement = "user: the given centre"
     mask = sphere_mask(grid, centre, REFERENCE_SPHERE_DIAMETER_MM)
@@ -216,6 +219,22 @@ def _distances_at(point_lps, liver: np.ndarray, lesion_masks, grid: Grid) -> tup
         union |= lesion[box]
     to_lesion = float(ndimage.distance_transform_edt(~union, sampling=sampling)[local]) if union.any() else None
     return to_lesion, to_surface
+
+
+def noise_reference_mask(segmentation: Segmentation, pet_fwhm_mm: float) -> np.ndarray | None:
+    """The voxels of the liver reference sphere at least one PET FWHM inside the healthy liver: the
+    scan's noise is measured there, away from the partial volume of the liver surface and the lesions'
+    margin (a sphere that touches them would count that structure as noise). None without a sphere."""
+    if REFERENCE_SPHERE_NAME not in segmentation:
+        return None
+    sphere = segmentation.mask(REFERENCE_SPHERE_NAME)
+    healthy = _organ_segment(segmentation, "healthy_liver")
+    if healthy is None or not sphere.any():
+        return sphere
+    box = _crop_box(sphere, segmentation.grid, pet_fwhm_mm + max(segmentation.grid.spacing_mm))
+    out = np.zeros_like(sphere)
+    out[box] = sphere[box] & (_distance_to_outside_mm(healthy.mask[box], segmentation.grid) > pet_fwhm_mm)
+    return out
 
 
 def contained_lesions(segmentation: Segmentation) -> dict[str, list[str]]:
