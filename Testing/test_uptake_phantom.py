@@ -176,8 +176,11 @@ def test_reference_sphere_suv_mean_is_the_healthy_liver(default_patient):
         placed = result["reference_regions"][route]["reference_sphere"]
         assert placed["fraction_outside_healthy_liver"] == 0.0 and placed["distance_to_liver_surface_mm"] > 15.0
         assert placed["distance_to_nearest_lesion_mm"] > 15.0 + 14.0
-    # It is the noise reference of both scans.
-    assert {result["uncertainty"]["noise"][r]["reference_region"] for r in ("ia", "iv")} == {"Liver reference sphere"}
+    # It is the noise reference of both scans (all of it: it lies deeper than 15 mm + one FWHM in the healthy liver).
+    noise = result["uncertainty"]["noise"]
+    assert {noise[r]["reference_region"] for r in ("ia", "iv")} == {"Liver reference sphere, 1 FWHM inside the healthy liver"}
+    for route in ("ia", "iv"):
+        assert noise[route]["voxels"] == sphere[route]["voxel_count"]
 
 
 def test_whole_liver_and_body_report_no_suv_max(default_patient):

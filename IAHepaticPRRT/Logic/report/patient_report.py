@@ -167,7 +167,7 @@ def _mean_ratios(uptake: dict) -> str:
     if not rows:
         return ""
     return ("<h3>Mean enhancement ratio and its uncertainty</h3>"
-            + _table(["metric", "mean ratio", "noise-bias corrected", "interval", "P(mean &ge; threshold)",
+            + _table(["metric", "mean ratio", "noise-bias corrected", "interval", "P(mean ≥ threshold)",
                       "borderline"], rows)
             + '<p class="meta">Interval from each scan\'s noise measured in its reference region, the noise bias of '
               "SUVmax and SUVpeak removed by simulation-extrapolation (docs/physics.md section 21).</p>")

@@ -18,7 +18,16 @@ Definitions (docs/uptake.md):
 - partial-volume flag: a lesion whose volume-equivalent sphere diameter (from the segment's own
   volume, on either scan) is below 3 x the PET resolution (FWHM, 7 mm by default) reads a lowered
   SUVmax: its recovery at the centre of a sphere of diameter 3 FWHM is 99.4 % for a Gaussian
-  point-spread function, and 86 % at 2 FWHM.
+  point-spread function, and 86 % at 2 FWHM;
+- reference regions (docs/physics.md section 20, :mod:`iahepaticprrt.uptake.reference_regions`): the healthy
+  liver is the tool's own (the liver minus the lesions dilated by 2 PET FWHM), a 30 mm liver
+  reference sphere is added, VOIs holding lesions report no SUVmax, and spill-in from a hotter
+  neighbour is named;
+- how sure the ratio is (docs/physics.md section 21, :mod:`iahepaticprrt.uptake.ratio_uncertainty`): each lesion's
+  SUVmax and SUVpeak ratio and the mean ratio get a 95 % interval from the scans' noise, the
+  probability that the noise-free mean reaches the threshold, and ``borderline`` when the interval
+  contains it; SUVpeak ratios are reported beside the SUVmax ones;
+- a site's PET cross-calibration factor multiplies the SUV (docs/physics.md section 22).
 """
 
 from __future__ import annotations
@@ -271,9 +280,8 @@ def _suppress_containers(stats: dict[str, dict], containers: dict[str, list[str]
         s = stats.get(name)
         if s is None:
             continue
-        for key in ("suv_max", "suv_min", "suv_peak", "suv_max_position_lps_mm", "suv_peak_centre_lps_mm"):
-            if key in s:
-                s[key] = None
+        for key in ("suv_max", "suv_min", "suv_peak"):
+            s[key] = None
         s.pop("suv_max_position_lps_mm", None)
         s.pop("suv_peak_centre_lps_mm", None)
         s["contains_lesions"] = list(lesions)
