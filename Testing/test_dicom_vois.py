@@ -186,6 +186,9 @@ def test_rtstruct_and_seg_of_the_synthetic_patient_give_the_seg_nrrd_statistics(
         tolerance = 0.05 if name in ("Healthy liver", "Liver reference sphere") else 0.02
         for label in ("rtstruct", "seg"):
             for key in ("suv_max", "suv_peak", "suv_mean", "volume_ml"):
+                if reference[key] is None:  # no SUVmax for a whole liver holding lesions (issue 14)
+                    assert results[label][name][key] is None, (label, name, key)
+                    continue
                 assert results[label][name][key] == pytest.approx(reference[key], rel=tolerance), (label, name, key)
         compared += 1
     assert compared >= 8  # lesions 1-3, extra-hepatic lesion, liver, healthy liver, kidneys, spleen, marrow, ...
