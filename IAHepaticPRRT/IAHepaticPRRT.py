@@ -34,6 +34,7 @@ from iahepaticprrt import known_answers  # noqa: E402
 from iahepaticprrt.dosimetry.kinetics import MODEL_CHOICES  # noqa: E402
 from iahepaticprrt.dosimetry.limits import read_previous_cycles  # noqa: E402
 from iahepaticprrt.dosimetry.options import METHODS, DosimetryOptions  # noqa: E402
+from iahepaticprrt.mrml.uptake_nodes import verdict_text  # noqa: E402
 from iahepaticprrt.mrml.module_logic import Cancelled, ModuleLogic  # noqa: E402
 from iahepaticprrt.uptake.comparison import METRICS, UptakeParameters  # noqa: E402
 from iahepaticprrt.uptake.suv_normalisers import SUV_TYPES  # noqa: E402
@@ -189,14 +190,7 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 iaFolder, ivFolder, p.iaSegmentation, p.ivSegmentation, progress=self._progress,
                 parameters=UptakeParameters(metric=p.metric, threshold=p.threshold, suv_type=p.suvType),
                 series_uids={"ia": iaSeries, "iv": ivSeries})
-            result = self.uptakeNodes.result
-            ratio = result.get("mean_enhancement_ratio")
-            if result.get("eligible") is None:
-                self.ui.verdictLabel.text = "No enhancement ratio: no target lesion measured on both scans."
-            else:
-                verdict = "ELIGIBLE" if result["eligible"] else "NOT eligible"
-                self.ui.verdictLabel.text = (f"{verdict} for the intra-arterial 177Lu cycle: mean enhancement ratio "
-                                             f"{ratio:.2f} (threshold {result['threshold']:g}).")
+            self.ui.verdictLabel.text = verdict_text(self.uptakeNodes.result)
             self._showTableAndChart(self.uptakeNodes.table_node, self.uptakeNodes.chart_node)
 
         self._run("Uptake comparison failed.", action)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from pathlib import Path
 
 import phantom_checks
+from cli_checks import error_lines
 import pydicom
 import pytest
 
@@ -59,7 +59,7 @@ def _uptake(patient, ia, iv, tmp_path, *extra):
 def _error_line(capsys) -> str:
     """The one error line on stderr (progress lines, ``[  1.2 s] stage``, may come before it)."""
     err = capsys.readouterr().err.strip()
-    lines = [line for line in err.splitlines() if not re.match(r"^\[ *\d+\.\d s\] ", line)]
+    lines = error_lines(err)
     assert "Traceback" not in err and len(lines) == 1, err
     return lines[0]
 

@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import phantom_checks
+from cli_checks import error_lines
 import pytest
 
 from iahepaticprrt.cli import main
@@ -57,7 +57,7 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 def _one_clear_line(err: str) -> str:
     """The one error line on stderr (progress lines, ``[  1.2 s] stage``, may come before it)."""
-    lines = [line for line in err.strip().splitlines() if line.strip() and not re.match(r"^\[ *\d+\.\d s\] ", line)]
+    lines = error_lines(err)
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]

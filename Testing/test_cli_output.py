@@ -8,11 +8,11 @@ import re
 import shutil
 
 import phantom_checks
+from cli_checks import error_lines
 import pytest
 
 from iahepaticprrt.cli import main
 
-STAGE_LINE = re.compile(r"^\[ *\d+\.\d s\] \S")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_run_prints_each_stage_with_its_time_and_json_on_stdout(patient, tmp_pat
     summary, err = _run(capsys, ["run", str(patient / "manifest.json"), "-o", str(tmp_path / "out")])
     assert summary["outputs"]["report"] == str(tmp_path / "out" / "report.html")
     lines = err.strip().splitlines()
-    assert lines and all(STAGE_LINE.match(line) for line in lines), err
+    assert lines and not error_lines(err), err
     text = "\n".join(lines)
     for stage in ("uptake: reading the IA PET", "uptake: reading the IV PET", "dosimetry: reading SPECT time point 1",
                   "dosimetry: registering", "dosimetry: VOI kinetics", "writing the results and the report",

@@ -44,6 +44,7 @@ def build_dicom_results(patient_id: str, uptake: dict | None = None, dosimetry: 
     if uptake is not None:
         from ..imaging.voi_roles import apply_mapping
         from ..io.segmentation_files import read_name_mapping
+        from ..uptake.comparison import measured_regions, parameters_of
 
         uptake_result = uptake["result"]
         mapping = read_name_mapping(uptake["mapping"]) if uptake.get("mapping") else None
@@ -52,7 +53,9 @@ def build_dicom_results(patient_id: str, uptake: dict | None = None, dosimetry: 
             headers = suv.series.datasets
             segmentation = read_segmentation(uptake["segmentations"][route], (uptake.get("labels") or {}).get(route),
                                              suv.volume)
-            segmentation = _renamed(segmentation, apply_mapping(segmentation.names, mapping))
+            # The regions the statistics were measured on (healthy liver with its margin, reference sphere).
+            segmentation, _, _ = measured_regions(segmentation, apply_mapping(segmentation.names, mapping),
+                                                  parameters_of(uptake_result), route)
             key = f"{patient_id}|uptake|{route}|{headers[0].SeriesInstanceUID}"
             seg = R.write_seg(segmentation, None, headers, key, f"VOIs on the {route.upper()} PET")
             objects[f"uptake_{route}_seg.dcm"] = seg

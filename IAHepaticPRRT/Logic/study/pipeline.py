@@ -57,7 +57,10 @@ def summary_of(results: dict) -> dict:
     return {
         "patient_id": results["patient_id"],
         "mean_enhancement_ratio": uptake.get("mean_enhancement_ratio"),
+        "mean_enhancement_ratio_ci": [uptake.get("mean_enhancement_ratio_ci_low"),
+                                      uptake.get("mean_enhancement_ratio_ci_high")],
         "eligible": uptake.get("eligible"),
+        "borderline": uptake.get("borderline"),
         "cumulative_doses_gy": {key: item.get("cumulative") for key, item in limits.items()},
         "limits_exceeded": sorted(key for key, item in limits.items() if item.get("exceeded")),
         "outputs": results["outputs"],
@@ -74,8 +77,21 @@ def _uptake(manifest: Manifest, progress=None):
     from ..uptake.suv import SuvOverrides
 
     spec = manifest.data["uptake"]
-    parameters = UptakeParameters(metric=spec.get("metric", "suv_max"), threshold=spec.get("threshold", 3.0),
-                                  suv_type=spec.get("suv_type", "bw"))
+    site = manifest.data.get("site") or {}
+    site_factor = site.get("pet_cross_calibration_factor", 1.0)
+    source = None
+    if site:
+        source = f"site '{site['name']}' phantom QC" + (f" of {site['qc_date']}" if site.get("qc_date") else "") + (
+            f" ({site['qc_reference']})" if site.get("qc_reference") else "")
+    optional = {key: spec[key] for key in ("pet_fwhm_mm", "healthy_liver_margin_mm", "noise_model",
+                                            "replicates_per_level") if key in spec}
+    parameters = UptakeParameters(
+        metric=spec.get("metric", "suv_max"), threshold=spec.get("threshold", 3.0), suv_type=spec.get("suv_type", "bw"),
+        ia_reference_centre_lps_mm=_point(spec["ia"].get("reference_sphere_centre_lps_mm")),
+        iv_reference_centre_lps_mm=_point(spec["iv"].get("reference_sphere_centre_lps_mm")),
+        site=site.get("name"), cross_calibration_source=source,
+        ia_cross_calibration_factor=spec["ia"].get("pet_cross_calibration_factor", site_factor),
+        iv_cross_calibration_factor=spec["iv"].get("pet_cross_calibration_factor", site_factor), **optional)
     routes = ("ia", "iv")
     override_keys = ("weight_kg", "height_cm", "sex", "injected_mbq", "residual_mbq", "injection_time")
     return run_uptake(
@@ -87,6 +103,10 @@ def _uptake(manifest: Manifest, progress=None):
                                    accept=frozenset(manifest.data.get("accept", ()))) for r in routes},
         series_uids={r: spec[r].get("series_uid") for r in routes},
         mapping_path=spec.get("mapping"), progress=progress)
+
+
+def _point(value):
+    return None if value is None else tuple(float(v) for v in value)
 
 
 def _dosimetry(manifest: Manifest, progress=None):
@@ -129,8 +149,25 @@ def _previous_cycles(cycles):
         return None
     from ..dosimetry.limits import FIELDS
 
-    return [{"cycle": c.get("cycle", number), **{key: c.get(key) for key in FIELDS}}
+    return [{"cycle": c.get("cycle", number), **{key: c.get(key) for key in FIELDS}, **_totals_from_voi_doses(c)}
             for number, c in enumerate(cycles, start=1)]
+
+
+def _totals_from_voi_doses(cycle: dict) -> dict:
+    """A cycle's kidney and marrow doses for the limits, from its per-VOI doses when it does not give them
+    itself (kidney: "Kidneys", else the higher of left and right, as for this cycle)."""
+    doses = {" ".join(k.lower().replace("_", " ").split()): v for k, v in (cycle.get("voi_doses_gy") or {}).items()}
+    out = {}
+    if cycle.get("kidney_dose_gy") is None:
+        kidneys = doses.get("kidneys")
+        if kidneys is None:
+            sides = [doses[k] for k in ("left kidney", "right kidney") if k in doses]
+            kidneys = max(sides) if sides else None
+        if kidneys is not None:
+            out["kidney_dose_gy"] = kidneys
+    if cycle.get("bone_marrow_dose_gy") is None and doses.get("bone marrow") is not None:
+        out["bone_marrow_dose_gy"] = doses["bone marrow"]
+    return out
 
 
 def _fitted_curves(result) -> dict:
@@ -192,9 +229,14 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
         progress(0.85, "DICOM results: RT Dose, SEG, SR")
         dicom_objects = _dicom_objects(manifest, uptake_result, suv, dosimetry_result)
     progress(0.9, "writing the results and the report")
+    from .predicted_delivered import predicted_versus_delivered
+
+    comparison = predicted_versus_delivered(uptake_result, dosimetry_result.report if dosimetry_result else None,
+                                            (manifest.data.get("dosimetry") or {}).get("previous_cycles"))
     results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),
                                     report_settings.get("deidentify", False), manifest.patient_id,
-                                    str(manifest.path), generated, dicom_objects, dicom_out)
+                                    str(manifest.path), generated, dicom_objects, dicom_out, comparison,
+                                    manifest.data.get("site"))
     progress(1.0, "done")
     return results
 
@@ -202,7 +244,8 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
 def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None, dosimetry_result,
                           patient: dict | None = None, deidentify: bool = False, patient_id: str = "",
                           manifest: str | None = None, generated: dt.datetime | None = None,
-                          dicom_objects: dict | None = None, dicom_out=None) -> dict:
+                          dicom_objects: dict | None = None, dicom_out=None,
+                          predicted_vs_delivered: dict | None = None, site: dict | None = None) -> dict:
     """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the report and
     results.json into ``output``; return the content of results.json. The report is rendered before
     anything is written."""
@@ -213,16 +256,17 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
         uptake_result, dosimetry_result.report if dosimetry_result else None, patient, deidentify=deidentify,
         dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
         fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
-        generated=generated)
+        generated=generated, predicted_vs_delivered=predicted_vs_delivered, site=site)
     output = Path(output)
     dicom_elsewhere = bool(dicom_objects) and not Path(dicom_out).resolve().is_relative_to(output.resolve())
     with output_folder(output), (output_folder(dicom_out, "--dicom-out") if dicom_elsewhere else nullcontext()):
         return _write_patient_files(output, uptake_result, dosimetry_result, html, patient, patient_id, manifest,
-                                    dicom_objects, dicom_out)
+                                    dicom_objects, dicom_out, predicted_vs_delivered, site)
 
 
 def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: str, patient: dict, patient_id: str,
-                         manifest: str | None, dicom_objects: dict | None, dicom_out) -> dict:
+                         manifest: str | None, dicom_objects: dict | None, dicom_out, predicted_vs_delivered: dict | None,
+                         site: dict | None) -> dict:
     outputs = {}
     if uptake_result is not None:
         from ..uptake.comparison import write_outputs as write_uptake
@@ -243,8 +287,10 @@ def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: st
         "patient_id": patient_id or patient.get("id") or "",
         "software_version": __version__,
         "manifest": manifest,
+        "site": site,
         "uptake": uptake_result,
         "dosimetry": dosimetry_result.report if dosimetry_result else None,
+        "predicted_vs_delivered": predicted_vs_delivered,
         "outputs": outputs,
     }
     write_json(output / "results.json", results)
