@@ -162,7 +162,7 @@ def test_healthy_liver_suv_max_is_the_liver_not_a_lesion(default_patient):
         # Acceptance: within 5 % (measured 8.001 and 7.000); without the margin it was 55.1 and 19.1.
         assert healthy[route]["suv_max"] == pytest.approx(expected, rel=0.05), route
     regions = result["reference_regions"]
-    assert regions["healthy_liver_margin_mm"] == 14.0 and regions["margin_rule"] == "2 x PET FWHM (7 mm)"
+    assert regions["healthy_liver_margin_mm"] == 14.0 and regions["margin_rule"] == "2 x the PET FWHM of 7 mm"
     assert regions["ia"]["healthy_liver"]["lesions_excluded"][:5] == [f"Lesion {n}" for n in range(1, 6)]
 
 

@@ -411,9 +411,10 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
             entry["volume_equivalent_diameter_mm"] = smallest
             entry["partial_volume_flag"] = flag
             if flag:
-                voi_warnings.append(f"small lesion: volume-equivalent diameter {smallest:.1f} mm < "
-                                    f"{parameters.partial_volume_diameter_fwhm:g} x PET FWHM "
-                                    f"({limit_mm:.1f} mm): partial volume lowers SUVmax, the ratio may be biased")
+                voi_warnings.append(f"small lesion: volume-equivalent diameter {smallest:.1f} mm < {limit_mm:.1f} mm "
+                                    f"({parameters.partial_volume_diameter_fwhm:g} x the PET FWHM of "
+                                    f"{parameters.pet_fwhm_mm:g} mm): partial volume lowers SUVmax, the ratio may "
+                                    "be biased")
         else:
             entry["enhancement_ratio"] = None
         entry["warnings"] = voi_warnings
@@ -462,7 +463,7 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
         "reference_regions": {
             "healthy_liver_margin_mm": parameters.margin_mm,
             "margin_rule": ("given by the user" if parameters.healthy_liver_margin_mm is not None else
-                            f"{HEALTHY_LIVER_MARGIN_FWHM:g} x PET FWHM ({parameters.pet_fwhm_mm:g} mm)"),
+                            f"{HEALTHY_LIVER_MARGIN_FWHM:g} x the PET FWHM of {parameters.pet_fwhm_mm:g} mm"),
             "ia": regions["ia"], "iv": regions["iv"],
         },
         "spill_in_criterion": {
