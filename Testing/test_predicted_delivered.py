@@ -117,9 +117,9 @@ def test_report_section_shows_the_same_numbers():
     result = predicted_versus_delivered(UPTAKE, DOSIMETRY, CYCLES)
     html = render_report(UPTAKE | {"threshold": 3.0, "mean_enhancement_ratio": 3.0, "eligible": True}, DOSIMETRY, {},
                          generated=datetime(2026, 1, 1), predicted_vs_delivered=result)
-    section = html[html.index("<h2>Predicted versus delivered"):html.index("<h2>Provenance")]
+    section = html[html.index("<h2>Predicted versus delivered"):html.index("<summary>Provenance")]
     # Each as a table cell (3 significant digits): IV dose, predicted and interval, ratio; Lesion 2; organ
     # doses; the target-mean tumour-to-kidney and tumour-to-marrow ratios of both routes.
     for text in ("6.91", "27.6", "24.2 &ndash; 31.1", "1.09", "4.94", "9.87", "0.811", "2.96", "0.675", "0.745",
-                 "1.76", "7.6", "20", "95"):
+                 "1.76", "7.60", "20.0", "95.0"):  # three significant digits (report/formatting.py)
         assert f">{text}</td>" in section, text

@@ -75,7 +75,7 @@ _DOSIMETRY = {
     "calibration_uncertainty_percent": ("nonnegative", False), "method": (("ldm", "vsv"), False),
     "model": ("str", False), "registration": ("bool", False), "pvc_fwhm_mm": ("positive", False),
     "previous_cycles": ([_PREVIOUS_CYCLE], False),
-    "kidney_risk_factors": ("bool", False),
+    "kidney_risk_factors": ("bool", False), "cycle": ("str", False),
 }
 _PATIENT = {"id": ("str", False), "name": ("str", False)}
 _SITE = {"name": ("str", True), "pet_cross_calibration_factor": ("positive", False), "qc_date": ("str", False),

@@ -25,6 +25,7 @@ import numpy as np
 from ..io.output_files import atomic_path, check_output_folder, output_folder, write_json
 from ..version import __version__
 from .manifest import Manifest, read_manifest
+from .voi_regions import uptake_regions
 
 #: Points per fitted curve drawn in the report.
 CURVE_POINTS = 120
@@ -190,7 +191,7 @@ def _dvh_percent(result) -> dict:
             for name, (levels, fractions) in result.dvh.items()}
 
 
-def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result) -> dict:
+def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result, regions=None) -> dict:
     from .dicom_export import build_dicom_results
 
     uptake = dosimetry = None
@@ -198,7 +199,8 @@ def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result) -> 
         spec = manifest.data["uptake"]
         uptake = {"result": uptake_result, "suv": suv,
                   "segmentations": {r: spec[r]["segmentation"] for r in ("ia", "iv")},
-                  "labels": {r: spec[r].get("labels") for r in ("ia", "iv")}, "mapping": spec.get("mapping")}
+                  "labels": {r: spec[r].get("labels") for r in ("ia", "iv")}, "mapping": spec.get("mapping"),
+                  "regions": regions}
     if dosimetry_result is not None:
         spec = manifest.data["dosimetry"]
         dosimetry = {"result": dosimetry_result, "spect": [p["spect"] for p in spec["time_points"]],
@@ -223,11 +225,22 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
         uptake_result, suv = _uptake(manifest, _part(progress, 0.0, 0.3))
     if "dosimetry" in manifest.data:
         progress(0.3, "dosimetry: time points, registration, kinetics, dose")
-        dosimetry_result = _dosimetry(manifest, _part(progress, 0.3, 0.85))
+        dosimetry_result = _dosimetry(manifest, _part(progress, 0.3, 0.8))
+        spec = manifest.data["dosimetry"]
+        dosimetry_result.report["cycle"] = spec.get("cycle") or str(len(spec.get("previous_cycles") or []) + 1)
+    regions = None
+    if uptake_result is not None:
+        spec = manifest.data["uptake"]
+        regions = uptake_regions(uptake_result, suv, {r: spec[r]["segmentation"] for r in ("ia", "iv")},
+                                 {r: spec[r].get("labels") for r in ("ia", "iv")}, spec.get("mapping"))
     dicom_objects = None
     if dicom_out is not None:
-        progress(0.85, "DICOM results: RT Dose, SEG, SR")
-        dicom_objects = _dicom_objects(manifest, uptake_result, suv, dosimetry_result)
+        progress(0.8, "DICOM results: RT Dose, SEG, SR")
+        dicom_objects = _dicom_objects(manifest, uptake_result, suv, dosimetry_result, regions)
+    progress(0.85, "report images: lesion slices, projections, dose over CT")
+    from ..report.patient_images import patient_images
+
+    images = patient_images(uptake_result, suv, regions, dosimetry_result)
     progress(0.9, "writing the results and the report")
     from .predicted_delivered import predicted_versus_delivered
 
@@ -236,7 +249,7 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
     results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),
                                     report_settings.get("deidentify", False), manifest.patient_id,
                                     str(manifest.path), generated, dicom_objects, dicom_out, comparison,
-                                    manifest.data.get("site"))
+                                    manifest.data.get("site"), images)
     progress(1.0, "done")
     return results
 
@@ -245,10 +258,12 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
                           patient: dict | None = None, deidentify: bool = False, patient_id: str = "",
                           manifest: str | None = None, generated: dt.datetime | None = None,
                           dicom_objects: dict | None = None, dicom_out=None,
-                          predicted_vs_delivered: dict | None = None, site: dict | None = None) -> dict:
+                          predicted_vs_delivered: dict | None = None, site: dict | None = None,
+                          images=None) -> dict:
     """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the report and
     results.json into ``output``; return the content of results.json. The report is rendered before
-    anything is written."""
+    anything is written; ``images`` (:class:`~iahepaticprrt.report.patient_images.PatientImages`) go into
+    it, and its paths are shown relative to the manifest's folder."""
     from ..report.patient_report import render_report
 
     patient = patient or {}
@@ -256,7 +271,8 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
         uptake_result, dosimetry_result.report if dosimetry_result else None, patient, deidentify=deidentify,
         dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
         fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
-        generated=generated, predicted_vs_delivered=predicted_vs_delivered, site=site)
+        generated=generated, predicted_vs_delivered=predicted_vs_delivered, site=site, images=images,
+        study_folder=str(Path(manifest).parent) if manifest else None)
     output = Path(output)
     dicom_elsewhere = bool(dicom_objects) and not Path(dicom_out).resolve().is_relative_to(output.resolve())
     with output_folder(output), (output_folder(dicom_out, "--dicom-out") if dicom_elsewhere else nullcontext()):
