@@ -58,7 +58,8 @@ def test_every_input_widget_is_used_or_bound_to_the_parameter_node():
 
 def test_every_logic_call_of_the_panel_exists_on_the_module_logic():
     calls = set(re.findall(r"self\.logic\.(\w+)\(", MODULE.read_text())) - {"getParameterNode"}  # Slicer's base
-    assert {"compare_uptake", "run_dosimetry", "export_report", "dicom_source"} <= calls
+    assert {"compare_uptake", "run_dosimetry", "export_report", "dicom_source_of_node", "dosimetry_inputs",
+            "add_healthy_liver", "add_sphere", "add_isocontour"} <= calls
     for name in calls:
         assert callable(getattr(ModuleLogic, name, None)), name
 
@@ -83,3 +84,12 @@ def test_panel_actions_on_the_synthetic_patient(module_logic, tmp_path):
     assert errors["uptake_chart_series"] == 2
     assert errors["dose_volume_unit"] == "Gy"
     assert errors["report_written"] and errors["results_match_report"]
+    assert errors["time_points_in_acquisition_order"] and errors["administration_from_headers"]
+    assert errors["unset_output_folder_refused"]
+
+
+def test_voi_helpers_scenario_of_the_self_test(module_logic):
+    # 60^3 liver voxels minus the 4169 lattice points within 10 mm of one lesion voxel, and a 20 mm
+    # sphere of 4169 voxels (OEIS A000605, n = 10); the 125 voxels of the 5 mm cube at 41 % of 100.
+    assert known_answers.voi_helpers_scenario(module_logic) == {
+        "healthy_liver_voxels": 211831, "sphere_voxels": 4169, "isocontour_voxels": 125, "far_maximum_refused": True}

@@ -368,6 +368,8 @@ class ModuleLogic:
         from .dosimetry_nodes import dosimetry_nodes
 
         progress = progress or _no_progress
+        if segmentation is None:
+            raise InputError("choose the VOIs of the reference time point", "dosimetry", "VOIs")
         if hasattr(segmentation, "GetSegmentation"):
             segmentation = adapter.segmentation_from_node(segmentation)
         progress(0.0, "dosimetry: time points, registration, kinetics, dose")
