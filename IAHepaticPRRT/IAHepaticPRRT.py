@@ -71,15 +71,16 @@ SAMPLE_NAME = "IAHepaticPRRT synthetic patient"
 class IAHepaticPRRT(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "IA Hepatic PRRT"
-        self.parent.categories = ["Nuclear Medicine"]
-        self.parent.dependencies = []
-        self.parent.contributors = ["IAHepaticPRRT developers"]
-        self.parent.helpText = (
+        module: "slicer.qSlicerScriptedLoadableModule" = self.parent  # typed for tools/slicer_api_check.py
+        module.title = "IA Hepatic PRRT"
+        module.categories = ["Nuclear Medicine"]
+        module.dependencies = []
+        module.contributors = ["IAHepaticPRRT developers"]
+        module.helpText = (
             "Intra-arterial versus intravenous PRRT of neuroendocrine liver metastases: 68Ga-DOTA PET uptake "
             "comparison (SUV, enhancement ratio, eligibility) and 177Lu SPECT/CT dosimetry (kinetics, absorbed "
             f"dose, BED, uncertainty), with an HTML report. Version {__version__}.")
-        self.parent.acknowledgementText = (
+        module.acknowledgementText = (
             "IBSI SUV reference objects (CC BY 4.0), Lanconelli et al. 177Lu voxel S-values and OpenDose organ "
             "S-values: see the extension's README for attributions.")
         slicer.app.connect("startupCompleted()", registerSampleData)
@@ -286,7 +287,8 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget: "slicer.qMRMLWidget" = slicer.util.loadUI(self.resourcePath("UI/IAHepaticPRRT.ui"))
-        self.layout.addWidget(uiWidget)
+        layout: "qt.QLayout" = self.layout
+        layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = IAHepaticPRRTLogic()
@@ -319,13 +321,14 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
+        panel: "slicer.qSlicerAbstractModuleWidget" = self.parent
+        if panel.isEntered:
             self.initializeParameterNode()
 
     def initializeParameterNode(self):
         self.setParameterNode(IAHepaticPRRTParameterNode(self.logic.getParameterNode()))
 
-    def setParameterNode(self, parameterNode):
+    def setParameterNode(self, parameterNode: "IAHepaticPRRTParameterNode | None"):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
         self._parameterNode = parameterNode
