@@ -7,7 +7,6 @@ directory, and the VOI helpers on phantoms whose answer the test knows."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import numpy as np

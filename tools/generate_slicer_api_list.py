@@ -156,9 +156,6 @@ def _macro_calls(text: str, pattern: str):
         yield match, text[match.end():end - 1], end
 
 
-VTK_MACRO_PREFIXES = {"Get": "Get", "Set": "Set"}
-
-
 def parse_cpp_class(header_text: str, name: str, header: str, origin: str) -> ClassInfo | None:
     text = _strip_comments(header_text)
     match = re.search(rf"\bclass\s+(?:\w+\s+)?{re.escape(name)}\b\s*(?:final\s*)?(:[^{{;]*)?\{{", text)
