@@ -57,6 +57,7 @@ from iahepaticprrt.dosimetry.kinetics import MODEL_CHOICES  # noqa: E402
 from iahepaticprrt.dosimetry.limits import read_previous_cycles  # noqa: E402
 from iahepaticprrt.dosimetry.options import METHODS, DosimetryOptions  # noqa: E402
 from iahepaticprrt.mrml import module_logic as defaults  # noqa: E402
+from iahepaticprrt.mrml.uptake_nodes import verdict_text  # noqa: E402
 from iahepaticprrt.mrml.module_logic import Cancelled, ModuleLogic  # noqa: E402
 from iahepaticprrt.uptake.comparison import METRICS, UptakeParameters  # noqa: E402
 from iahepaticprrt.uptake.suv_normalisers import SUV_TYPES  # noqa: E402
@@ -79,7 +80,9 @@ class IAHepaticPRRT(ScriptedLoadableModule):
         module.helpText = (
             "Intra-arterial versus intravenous PRRT of neuroendocrine liver metastases: 68Ga-DOTA PET uptake "
             "comparison (SUV, enhancement ratio, eligibility) and 177Lu SPECT/CT dosimetry (kinetics, absorbed "
-            f"dose, BED, uncertainty), with an HTML report. Version {__version__}.")
+            "dose, BED, uncertainty), with an HTML report. VOIs may come from any segmentation node, including "
+            "DICOM RTSTRUCT and DICOM SEG loaded through the DICOM module (SlicerRT and QuantitativeReporting "
+            f"extensions). Version {__version__}.")
         module.acknowledgementText = (
             "IBSI SUV reference objects (CC BY 4.0), Lanconelli et al. 177Lu voxel S-values and OpenDose organ "
             "S-values: see the extension's README for attributions.")
@@ -372,14 +375,7 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 iaFolder, ivFolder, p.iaSegmentation, p.ivSegmentation, progress=self._progress,
                 parameters=UptakeParameters(metric=p.metric, threshold=p.threshold, suv_type=p.suvType),
                 series_uids={"ia": iaSeries, "iv": ivSeries})
-            result = self.uptakeNodes.result
-            ratio = result.get("mean_enhancement_ratio")
-            if result.get("eligible") is None:
-                self.ui.verdictLabel.text = "No enhancement ratio: no target lesion measured on both scans."
-            else:
-                verdict = "ELIGIBLE" if result["eligible"] else "NOT eligible"
-                self.ui.verdictLabel.text = (f"{verdict} for the intra-arterial 177Lu cycle: mean enhancement ratio "
-                                             f"{ratio:.2f} (threshold {result['threshold']:g}).")
+            self.ui.verdictLabel.text = verdict_text(self.uptakeNodes.result)
             self._showTableAndChart(self.uptakeNodes.table_node, self.uptakeNodes.chart_node)
 
         self._run("Uptake comparison failed.", action)

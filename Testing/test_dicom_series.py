@@ -90,8 +90,10 @@ def test_duplicate_and_missing_slices_are_refused(tmp_path):
         read_series(tmp_path / "dup")
     paths = write_image_series(np.zeros(grid.shape_kji), grid, tmp_path / "gap", "CT", {}, uid_key="g", fixed_slope=1.0)
     paths[2].unlink()
-    with pytest.raises(InputError, match="uneven slice spacing"):
+    with pytest.raises(InputError, match="missing slice") as info:
         read_series(tmp_path / "gap")
+    # The file after the gap is named, with the gap and the series' spacing.
+    assert "slice_0004.dcm" in str(info.value) and "4.000 mm" in str(info.value) and "2.000 mm" in str(info.value)
 
 
 def test_unreadable_dcm_file_is_named(tmp_path):

@@ -10,9 +10,11 @@ from iahepaticprrt.dosimetry.kernels import (
     available_kernels,
     convolve,
     convolve_direct,
+    electron_kernel,
     load_kernel,
     mirror_octant,
     nearest_kernel_size,
+    short_range_kernel,
 )
 from iahepaticprrt.dosimetry.voxel import ldm_dose_gy, vsv_dose_gy
 from iahepaticprrt.imaging.grid import Grid
@@ -86,36 +88,60 @@ def test_point_source_dose_is_the_kernel():
     np.testing.assert_allclose(dose[2:13, 2:13, 2:13], 2.0 * kernel.s_gy_per_mbqh, rtol=1e-9)
 
 
-def _source_in_large_region(spacing):
-    grid = Grid((40, 40, 40), spacing)
+@pytest.mark.parametrize("size", [2.21, 4.8, 9.28])
+def test_energy_complete_electron_kernel_holds_the_icrp_107_electron_energy(size):
+    # ICRP 107: 0.13327 (beta) + 0.01352 (conversion) + 0.00113 (Auger) = 0.14792 MeV per decay; as a
+    # kernel sum (S x voxel mass): 0.14792 MeV x 1.602176634e-13 J/MeV x 1e6 decays/(MBq s) / 1e-6 J per
+    # mGy g = 0.0236994 mGy g/(MBq s) (docs/physics.md section 1).
+    expected_mgy_g_per_mbq_s = 0.14792 * 1.602176634e-13 * 1e6 / 1e-6
+    kernel = electron_kernel(size)
+    energy = float(kernel.s_mgy_per_mbq_s.sum()) * 1.04 * (size / 10.0) ** 3
+    print(f"{size} mm: published kernel {load_kernel(size).energy_sum_mgy_g_per_mbq_s():.6f}, energy-complete "
+          f"{energy:.6f}, ICRP 107 electrons {expected_mgy_g_per_mbq_s:.6f} mGy g/(MBq s)")
+    assert energy == pytest.approx(expected_mgy_g_per_mbq_s, rel=0.01)
+    assert energy == pytest.approx(0.0236994, rel=1e-4)
+    # Only the central voxel changed: the deficit is short-range (conversion and Auger electrons).
+    published = load_kernel(size).s_mgy_per_mbq_s
+    changed = np.argwhere(kernel.s_mgy_per_mbq_s != published)
+    assert changed.tolist() == [[5, 5, 5]]
+    # The short-range kernel adds the L x-rays: ICRP 107 photons 0.0351 MeV minus the lines >= 15 keV.
+    short = short_range_kernel(size)
+    extra_mev = (float(short.s_mgy_per_mbq_s.sum()) - float(kernel.s_mgy_per_mbq_s.sum())) * 1.04 * (size / 10.0) ** 3 \
+        * 1e-6 / 1e6 / 1.602176634e-13
+    assert 0.0002 < extra_mev < 0.0004
+
+
+def _source_in_large_region(spacing, shape=(40, 40, 40)):
+    grid = Grid(shape, spacing)
     tia = np.zeros(grid.shape_kji, dtype=np.float32)
-    tia[16:24, 15:23, 17:25] = 3.0  # 512 voxels, far (>= 15 voxels) from the edges
+    c = [n // 2 for n in shape]
+    tia[c[0] - 4:c[0] + 4, c[1] - 5:c[1] + 3, c[2] - 3:c[2] + 5] = 3.0  # 512 voxels, far (>= 15 voxels) from the edges
     return grid, tia
 
 
 @pytest.mark.parametrize("density", [1.0, 1.04, "random"])
-def test_vsv_energy_balance_on_the_kernel_grid(density):
-    """Dose x mass summed over a region much larger than the source = kernel energy x TIA."""
+def test_vsv_short_range_energy_balance_on_the_kernel_grid(density):
+    """Dose x mass summed over a region much larger than the source = short-range kernel energy x TIA:
+    the ICRP 107 electron energy plus the L x-rays (0.14792 + 0.000316 MeV per decay), whatever the density."""
     grid, tia = _source_in_large_region((4.8, 4.8, 4.8))
     rho = np.random.default_rng(5).uniform(0.5, 1.5, grid.shape_kji).astype(np.float32) if density == "random" \
         else np.full(grid.shape_kji, density, np.float32)
-    dose, provenance = vsv_dose_gy(Volume(tia, grid), rho)
+    dose, provenance = vsv_dose_gy(Volume(tia, grid), rho, photons=False)
     energy = float(np.sum(dose.astype(np.float64) * rho * grid.voxel_volume_ml))
-    kernel = load_kernel(4.8)
-    expected = kernel.energy_gy_g_per_mbqh() * float(tia.sum())
+    expected = (0.14792 + 0.000316) / 0.14792 * lu177.LDM_GY_G_PER_MBQH * float(tia.sum())
     assert energy == pytest.approx(expected, rel=0.01)
     assert "match" in provenance["grid_handling"]
-    print(f"VSV 4.8 mm: energy {energy:.1f} J-equivalent = {energy / (lu177.LDM_GY_G_PER_MBQH * tia.sum()):.4f} of "
-          "the electron energy (the kernel's share)")
+    print(f"VSV 4.8 mm short range: energy = {energy / (lu177.LDM_GY_G_PER_MBQH * tia.sum()):.4f} of the electron "
+          "energy (electrons complete, plus the L x-rays)")
 
 
 def test_vsv_energy_balance_with_resampling_to_the_kernel_grid():
     grid, tia = _source_in_large_region((4.0, 4.0, 5.0))  # anisotropic: resampled to the nearest kernel (4.42 mm)
     rho = np.ones(grid.shape_kji, np.float32)
-    dose, provenance = vsv_dose_gy(Volume(tia, grid), rho)
+    dose, provenance = vsv_dose_gy(Volume(tia, grid), rho, photons=False)
     assert "moved" in provenance["grid_handling"] and provenance["kernel"]["voxel_mm"] == 4.42
     energy = float(np.sum(dose.astype(np.float64) * grid.voxel_volume_ml))
-    expected = load_kernel(4.42).energy_gy_g_per_mbqh() * float(tia.sum())
+    expected = (0.14792 + 0.000316) / 0.14792 * lu177.LDM_GY_G_PER_MBQH * float(tia.sum())
     assert energy == pytest.approx(expected, rel=0.01)
 
 

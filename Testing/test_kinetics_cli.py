@@ -32,12 +32,13 @@ def test_kinetics_json(tmp_path, capsys):
     lesion, spleen = report["vois"]
     for voi in report["vois"]:
         assert {"name", "model", "parameters", "tia_mbqh", "tia_uncertainty_mbqh", "residence_time_h",
-                "mean_dose_gy"} <= set(voi)
+                "absorbed_dose_gy"} <= set(voi)
     assert lesion["tia_mbqh"] == pytest.approx(200.0 / LAMBDA, rel=1e-6)
     assert lesion["residence_time_h"] == pytest.approx(200.0 / LAMBDA / 7400.0, rel=1e-6)
-    assert lesion["mean_dose_gy"] == pytest.approx(LDM_GY_G_PER_MBQH * 200.0 / LAMBDA / 25.0, rel=1e-6)
+    assert lesion["absorbed_dose_gy"] == pytest.approx(LDM_GY_G_PER_MBQH * 200.0 / LAMBDA / 25.0, rel=1e-6)
     assert lesion["tia_uncertainty_mbqh"] == pytest.approx(0.03 * lesion["tia_mbqh"], rel=1e-3)  # exact fit: calibration only
-    assert spleen["mean_dose_gy"] is None  # no mass given
+    assert "local deposition" in lesion["absorbed_dose_method"] and "mono-exp" in lesion["absorbed_dose_method"]
+    assert spleen["absorbed_dose_gy"] is None  # no mass given
     assert spleen["parameters"]["lambda_per_h"] == pytest.approx(2 * LAMBDA, rel=1e-6)
 
 

@@ -64,8 +64,14 @@ def test_recovery_previous_cycles_and_point_uncertainty_on_the_command_line(tmp_
     assert parts["recovery_mbqh"] == pytest.approx(0.1 * lesion["tia_mbqh"])  # 0.05 / 0.5
     assert parts["fit_mbqh"] > 0  # from the stated 5 % per point
     assert lesion["tia_uncertainty_mbqh"] == pytest.approx(math.hypot(parts["fit_mbqh"], parts["recovery_mbqh"]))
+    # The recovery correction is carried into the dose map: the lesion's absorbed dose (from the map) is
+    # the corrected local-deposition dose, and twice (1 / RC 0.5) the uncorrected one.
+    assert lesion["absorbed_dose_gy"] == pytest.approx(lesion["ldm_voi_dose_gy"], rel=0.01)
+    assert lesion["tia_uncorrected_mbqh"] == pytest.approx(0.5 * lesion["tia_mbqh"], rel=1e-6)
+    assert lesion["ldm_voi_dose_uncorrected_gy"] == pytest.approx(0.5 * lesion["ldm_voi_dose_gy"], rel=1e-6)
+    assert "recovery coefficient 0.5" in lesion["absorbed_dose_method"]
     kidney = report["limits"]["limits"]["kidney_dose_gy"]
-    this_cycle = next(v for v in report["vois"] if v["name"] == "Left kidney")["mean_dose_gy_voi_ldm"]
+    this_cycle = next(v for v in report["vois"] if v["name"] == "Left kidney")["absorbed_dose_gy"]
     assert kidney["this_cycle"] == pytest.approx(this_cycle) and kidney["cumulative"] == pytest.approx(this_cycle + 4.0)
     assert report["limits"]["limits"]["kidney_bed_gy"]["previous_cycles"] == pytest.approx(4.4)
-    assert report["limits"]["dose_quantity"].startswith("mean_dose_gy_voi_ldm")
+    assert report["limits"]["dose_quantity"].startswith("absorbed_dose_gy")

@@ -5,7 +5,7 @@ Each plausible range is a named check (``patient-weight``, ``injected-activity``
 site legitimately trips one (a 310 kg patient, a reduced activity), the user reruns with
 ``--accept NAME`` (or ``"accept": ["NAME"]`` in the manifest); the value is then used and the
 acceptance is written into the results' warnings. The ranges and their reasons are in
-docs/physics.md section 20.
+docs/physics.md section 21.
 """
 
 from __future__ import annotations

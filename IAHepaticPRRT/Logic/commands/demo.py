@@ -11,11 +11,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--small", action="store_true", help="the small, coarse patient (seconds instead of a minute)")
     parser.add_argument("--vendor", choices=("siemens", "ge", "philips"), default="siemens",
                         help="PET header style of the synthetic patient (default siemens)")
+    parser.add_argument("--dicom", action="store_true",
+                        help="also write the DICOM results (RT Dose, SEG, SR) into OUTPUT/results/dicom (needs highdicom)")
 
 
 def run(args) -> int:
     from ..study.demo import run_demo
 
-    report = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor)
+    report = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor, dicom=args.dicom)
     print(report)
     return 0

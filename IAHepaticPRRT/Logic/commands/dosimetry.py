@@ -27,7 +27,8 @@ def add_arguments(parser) -> None:
                              "or PT series) or a volume file in Bq/mL (needs --times-h)")
     parser.add_argument("--times-h", nargs="+", type=float, metavar="T",
                         help="hours from administration to each acquisition start (default: from the headers)")
-    parser.add_argument("--seg", required=True, help="VOIs on the reference time point: .seg.nrrd or label map")
+    parser.add_argument("--seg", required=True,
+                        help="VOIs on the reference time point: .seg.nrrd, label map, DICOM RTSTRUCT or DICOM SEG")
     parser.add_argument("--labels", help="value,name CSV for a label-map --seg")
     parser.add_argument("-o", "--output", required=True, help="output folder (created)")
     parser.add_argument("--administered-mbq", type=float, required=True, help="administered 177Lu activity (MBq)")
@@ -45,7 +46,8 @@ def add_arguments(parser) -> None:
                         help="dose map: local deposition (default) or voxel S-value convolution")
     parser.add_argument("--model", choices=MODEL_CHOICES, default="auto", help="VOI kinetic model (default auto)")
     parser.add_argument("--voxel-model", choices=VOXEL_MODELS, default="mono-exp",
-                        help="voxel-wise TIA model for the dose map (default mono-exp, trapezoid fallback)")
+                        help="voxel-wise TIA model for the body's voxels in no VOI (default mono-exp, trapezoid "
+                             "fallback); inside VOIs the dose map carries each VOI's own TIA")
     parser.add_argument("--ct", nargs="+", metavar="CT", help="one CT DICOM folder per time point (registration, density)")
     parser.add_argument("--ct-calibration", help="site HU-density calibration CSV hu,density_g_per_ml")
     parser.add_argument("--no-registration", action="store_true",
@@ -54,7 +56,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--recovery", help="recovery coefficients CSV volume_ml,rc[,rc_uncertainty]")
     parser.add_argument("--pvc-fwhm-mm", type=float,
                         help="partial-volume correction of the VOI activities by the geometric transfer matrix, for "
-                             "a Gaussian SPECT resolution of this FWHM (mm); the dose maps are not corrected")
+                             "a Gaussian SPECT resolution of this FWHM (mm); each VOI's corrected TIA is carried into the dose map")
     parser.add_argument("--activity-uncertainty-percent", type=float,
                         help="relative standard uncertainty of each VOI activity (%%); weights the fits")
     parser.add_argument("--previous-cycles", help="CSV or JSON of earlier cycles: cycle,kidney_dose_gy,kidney_bed_gy,"
@@ -62,6 +64,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kidney-risk-factors", action="store_true", help="use the kidney BED limit 28 Gy (not 40)")
     parser.add_argument("--phantom-sex", choices=("male", "female"), help="organ S-value phantom (default PatientSex)")
     parser.add_argument("--no-clamp", action="store_true", help="let rates go below the physical decay constant")
+    parser.add_argument("--dicom-out", metavar="DIR", help="also write the dose map as RT Dose, the VOIs as DICOM SEG "
+                                                           "and the measurements as a TID 1500 SR into DIR (needs "
+                                                           "highdicom; the reference time point must be DICOM)")
     from .suv import add_accept_argument
 
     add_accept_argument(parser)
@@ -89,18 +94,34 @@ def options_from_args(args):
 
 
 def run(args) -> int:
+    from contextlib import nullcontext
+
     from ..dosimetry.cycle import write_outputs
     from ..io.output_files import check_output_folder, output_folder
     from ..study.dosimetry_run import run_dosimetry
 
     check_output_folder(args.output)
+    if args.dicom_out:
+        check_output_folder(args.dicom_out, "--dicom-out")
     options = options_from_args(args)
     result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
-    with output_folder(args.output):
+    dicom_objects = None
+    if args.dicom_out:
+        from ..study.dicom_export import build_dicom_results
+
+        dicom_objects = build_dicom_results("dosimetry", dosimetry={
+            "result": result, "spect": args.spect, "reference_index": args.reference - 1, "segmentation": args.seg,
+            "labels": args.labels})
+    with output_folder(args.output), (output_folder(args.dicom_out, "--dicom-out") if dicom_objects else nullcontext()):
         paths = write_outputs(result, args.output)
+        if dicom_objects:
+            from ..study.dicom_export import write_dicom_results
+
+            paths["dicom"] = write_dicom_results(args.dicom_out, dicom_objects)
     summary = {"outputs": paths, "vois": [
         {"name": v["name"], "tia_mbqh": v.get("tia_mbqh"), "residence_time_h": v.get("residence_time_h"),
-         "mean_dose_gy": v.get("mean_dose_gy"), "dose_uncertainty_gy": v.get("dose_uncertainty_gy")}
+         "absorbed_dose_gy": v.get("absorbed_dose_gy"),
+         "absorbed_dose_uncertainty_gy": v.get("absorbed_dose_uncertainty_gy")}
         for v in result.report["vois"]], "warnings": result.report["warnings"]}
     from ..io.output_files import to_json_text
 

@@ -48,7 +48,8 @@ def run(args) -> int:
     if args.inverse:
         transform = inverse(transform)
     reference = read_image(args.reference, args.reference_series_uid)
-    target = read_segmentation(args.target_seg, args.target_labels) if args.target_seg else None
+    # The target VOIs (for Dice) belong to the reference scan: an RTSTRUCT is rasterised for it.
+    target = read_segmentation(args.target_seg, args.target_labels, reference) if args.target_seg else None
     result = propagate_segmentation(segmentation, transform, reference.grid, args.mode)
     summary = {"segmentation": str(args.segmentation), "transform_file": str(args.transform),
                "inverse": bool(args.inverse), "reference": str(args.reference),

@@ -69,7 +69,7 @@ def _roi_mask(args, fixed):
     if not args.roi:
         return None, None
     path, segment = split_segment_argument(args.roi, "--roi")
-    segmentation = read_segmentation(path, args.roi_labels)
+    segmentation = read_segmentation(path, args.roi_labels, fixed)  # an RTSTRUCT is rasterised for FIXED
     mask = segmentation.resampled(fixed.grid, "nearest").mask(segment) if not segmentation.grid.is_same(fixed.grid) \
         else segmentation.mask(segment)
     if not mask.any():

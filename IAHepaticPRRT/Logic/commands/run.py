@@ -10,12 +10,16 @@ DESCRIPTION = (HELP + ". The manifest format is in docs/manifest.md. Writes OUT_
 def add_arguments(parser) -> None:
     parser.add_argument("manifest", help="the patient's manifest (JSON)")
     parser.add_argument("-o", "--output", required=True, help="output folder (created)")
+    parser.add_argument("--dicom-out", metavar="DIR",
+                        help="also write the results as DICOM (RT Dose, SEG, TID 1500 SR) into DIR (needs the "
+                             "optional package highdicom); the manifest's \"report\": {\"dicom\": true} writes "
+                             "them into OUT_DIR/dicom")
 
 
 def run(args) -> int:
     from ..io.output_files import to_json_text
     from ..study.pipeline import run_patient, summary_of
 
-    results = run_patient(args.manifest, args.output)
+    results = run_patient(args.manifest, args.output, dicom_out=args.dicom_out)
     print(to_json_text(summary_of(results)), end="")
     return 0

@@ -37,7 +37,7 @@ def add_override_arguments(parser, prefix: str = "", route: str = "") -> None:
 
 
 def add_accept_argument(parser) -> None:
-    """``--accept CHECK`` (repeatable): a plausibility check a real site may trip (docs/physics.md section 20)."""
+    """``--accept CHECK`` (repeatable): a plausibility check a real site may trip (docs/physics.md section 21)."""
     from ..sanity import CHECKS
 
     parser.add_argument("--accept", action="append", default=[], metavar="CHECK", choices=sorted(CHECKS),

@@ -12,7 +12,7 @@ the physical-decay bound. Each gave a plausible-looking residence time of thousa
   the 177Lu mean life, 230.2 h.
 
 The margin covers the calibration and reconstruction uncertainty of quantitative 177Lu SPECT (MIRD
-Pamphlet 26 reports calibration accuracies within about 10 %); docs/physics.md section 20.
+Pamphlet 26 reports calibration accuracies within about 10 %); docs/physics.md section 21.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """177Lu SPECT/CT dosimetry of one cycle, from time points already read, timed and aligned on the
-reference SPECT grid: VOI activities -> kinetics, TIA, residence time -> voxel TIA map -> absorbed
-dose (LDM or VSV) -> per-VOI dose, DVH, sphere model (lesions), organ S-values (liver, spleen,
-kidneys), kidney BED -> limits.
+reference SPECT grid: VOI activities -> kinetics, TIA, residence time -> hybrid VOI-voxel TIA map ->
+absorbed dose map (LDM or VSV) inside the body -> per-VOI absorbed dose, DVH, sphere model (lesions),
+organ S-values (liver, spleen, kidneys), kidney BED -> limits.
 
 Reading the files, timing and aligning the time points is :mod:`iahepaticprrt.study.dosimetry_run`;
 this module holds the computation, one named stage per function, in the order
@@ -19,20 +19,26 @@ Conventions (see also docs/dosimetry.md):
   in hours; or the times given by the user (volume files need them).
 - Masses: from the reference CT (HU -> density, :mod:`iahepaticprrt.dosimetry.ct_density`) on the segmentation's grid;
   without a CT every voxel is water-equivalent, 1.0 g/mL.
-- ``mean_dose_gy`` is the mass-weighted mean of the dose map over the VOI (the method chosen);
-  ``mean_dose_gy_voi_ldm`` is 0.08532 x TIA / mass with the VOI's fitted TIA. The dose uncertainty
-  applies the VOI TIA's relative standard uncertainty (fit, calibration, recovery) to the mean dose.
+- One dose per VOI: ``absorbed_dose_gy`` is the energy the dose map deposits in the VOI over the VOI's
+  mass (the mass-weighted mean of the map, with the VOI's own mass), and the dose map is built from the
+  VOIs' own kinetics (:mod:`iahepaticprrt.dosimetry.tia_map`): the map's TIA over each VOI is that VOI's
+  fitted (partial-volume-corrected) TIA. ``absorbed_dose_method`` says how
+  in one sentence; ``absorbed_dose_uncertainty_gy`` applies the VOI TIA's relative standard
+  uncertainty (fit, calibration, recovery) to it. Secondary figures keep their own names:
+  ``ldm_voi_dose_gy`` (0.08532 x TIA / mass), ``sphere_model_dose_gy``, ``organ_s_value_dose_gy`` and,
+  with a partial-volume correction, ``tia_uncorrected_mbqh`` and ``ldm_voi_dose_uncorrected_gy``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ComputationError, InputError
 from ..imaging.grid import Grid
 from ..imaging.segmentation import Segment, Segmentation, resample_mask
 from ..imaging.voi_roles import role_of
@@ -43,13 +49,19 @@ from . import kinetics, radiobiology, sphere_model
 from .dvh import cumulative_dvh, dvh_metrics
 from .limits import compare_with_limits
 from .lu177 import DECAY_CONSTANT_PER_H, HALF_LIFE_H, LDM_GY_G_PER_MBQH
+from .body_mask import body_mask
+from .ct_density import AIR_DENSITY_G_PER_ML, RED_MARROW_DENSITY_G_PER_ML
 from .masses import density_on_grid, voi_masses
 from .options import DosimetryOptions
 from .organ_s_values import organ_dose_gy, phantom_for
-from .voxel import activity_mbq_per_voxel, ldm_dose_gy, mean_dose_gy, voxel_tia_mbqh, vsv_dose_gy
+from .tia_map import HybridMap, SparseWeights, hybrid_tia_map
+from .voxel import activity_mbq_per_voxel, ldm_dose_gy, voxel_tia_mbqh, vsv_dose_gy
 
 #: A VOI less covered than this by the SPECT field of view gets a warning; below half it is not computed.
 FOV_COVERAGE_WARNING = 0.98
+#: Lowest density (g/mL) the dose map divides by inside the body: inflated lung, ICRU Report 46. A voxel
+#: the CT reads lighter holds gas (trachea, bowel) or air at the skin, and no activity of its own.
+LOWEST_TISSUE_DENSITY_G_PER_ML = 0.26
 S_VALUE_ORGANS = {"liver": "liver", "healthy_liver": "liver", "spleen": "spleen", "left_kidney": "left_kidney",
                   "right_kidney": "right_kidney", "kidneys": "kidneys"}
 
@@ -101,22 +113,6 @@ def check_time_points(points: list[SpectTimePoint], options: DosimetryOptions, c
         raise InputError(f"hanscheid-stp takes one time point, got {len(points)}", "--model")
 
 
-# ---- stage 1: the dose map -------------------------------------------------------------------
-def dose_map(times_h: np.ndarray, activities_mbq: list[np.ndarray], grid: Grid, density: np.ndarray,
-             options: DosimetryOptions) -> tuple[np.ndarray, dict, np.ndarray, dict]:
-    """Voxel TIA map (voxel-wise fits) and absorbed dose map (LDM or VSV), with their provenance."""
-    tia_map, voxel_summary = voxel_tia_mbqh(times_h, activities_mbq, options.voxel_model, options.clamp)
-    if options.method == "ldm":
-        dose = ldm_dose_gy(tia_map, density, grid.voxel_volume_ml)
-        dose_provenance = {"method": "local deposition", "formula": "D = 0.08532 Gy g/(MBq h) x TIA / (rho V)"}
-    else:
-        dose, dose_provenance = vsv_dose_gy(Volume(tia_map, grid), density)
-        dose_provenance["method"] = "voxel S-value convolution"
-    if not np.all(np.isfinite(dose)):
-        raise InputError("non-finite absorbed dose (non-finite activity or density)", "--spect", "voxel values")
-    return tia_map, voxel_summary, dose, dose_provenance
-
-
 # ---- stage 2: activity per VOI ---------------------------------------------------------------
 def partial_volume_corrected_activities(segmentation: Segmentation, aligned: AlignedTimePoints,
                                         options: DosimetryOptions) -> tuple[list[dict] | None, dict | None]:
@@ -152,12 +148,14 @@ def voi_activity(row: dict, segment: Segment, segmentation: Segmentation, grid: 
     if corrected is not None:
         row["activity_uncorrected_mbq"] = [float(v) for v in activity]
         activity = np.array([c[segment.name] for c in corrected])
-        row["partial_volume_correction"] = "geometric transfer matrix"
+        row["partial_volume_correction"] = f"geometric transfer matrix, {options.partial_volume_fwhm_mm:g} mm FWHM"
     recovery_relative = 0.0
     if options.recovery_table is not None:
         rc, recovery_relative, rc_warning = options.recovery_table.lookup(volume_ml)
+        row["activity_uncorrected_mbq"] = [float(v) for v in activity]
         activity = activity / rc
         row["recovery_coefficient"] = rc
+        row["partial_volume_correction"] = f"recovery coefficient {rc:.3g}"
         if rc_warning:
             row["warnings"].append(rc_warning)
     return activity, weights, recovery_relative
@@ -200,33 +198,137 @@ def voi_kinetics(row: dict, name: str, times_h: np.ndarray, activity: np.ndarray
         "tia_mbqh": fit.tia_mbqh, "tia_uncertainty_mbqh": tia_u, "tia_uncertainty_components": components,
         "residence_time_h": fit.tia_mbqh / options.net_administered_mbq,
         "residence_time_uncertainty_h": None if tia_u is None else tia_u / options.net_administered_mbq,
-        "mean_dose_gy_voi_ldm": LDM_GY_G_PER_MBQH * fit.tia_mbqh / mass_g if mass_g > 0 else None,
+        "ldm_voi_dose_gy": LDM_GY_G_PER_MBQH * fit.tia_mbqh / mass_g if mass_g > 0 else None,
     })
     row["warnings"].extend(fit.warnings)
+    if "activity_uncorrected_mbq" in row:
+        _uncorrected_figures(row, name, times_h, options, fit)
     return fit, relative_u
 
 
-# ---- stage 4: VOI doses ----------------------------------------------------------------------
-def voi_dose(row: dict, fit: kinetics.FitResult, relative_u: float | None, dose: np.ndarray, weights: np.ndarray,
-             density: np.ndarray, options: DosimetryOptions, corrected_voi_dose: bool) -> tuple:
-    """The VOI's mean dose over the dose map, its uncertainty, DVH metrics, sphere-model dose
-    (lesions) and BED (kidneys), into ``row``; returns the VOI's cumulative DVH."""
+def _uncorrected_figures(row: dict, name: str, times_h: np.ndarray, options: DosimetryOptions,
+                         fit: kinetics.FitResult) -> None:
+    """With a partial-volume correction: the same model fitted to the uncorrected curve, and its
+    local-deposition dose, as secondary figures."""
+    uncorrected = np.maximum(np.asarray(row["activity_uncorrected_mbq"], dtype=float), 0.0)
+    if not np.any(uncorrected > 0):
+        return
+    u = None if options.activity_uncertainty_percent is None else \
+        np.maximum(uncorrected * options.activity_uncertainty_percent / 100.0, 1e-6 * uncorrected.max())
+    try:
+        plain = kinetics.fit_tac(fit.model, times_h, uncorrected, u, options.clamp, name, None, options.trapezoid_start)
+    except (InputError, ComputationError):
+        return
+    row["tia_uncorrected_mbqh"] = plain.tia_mbqh
+    row["ldm_voi_dose_uncorrected_gy"] = (LDM_GY_G_PER_MBQH * plain.tia_mbqh / row["mass_g"]
+                                          if row["mass_g"] > 0 else None)
+
+
+def dose_density(ct_density: np.ndarray, body: np.ndarray | None, segmentation: Segmentation, grid: Grid,
+                 reference_ct: Volume | None, options: DosimetryOptions) -> np.ndarray:
+    """The density the dose map uses (docs/physics.md section 6.1).
+
+    - Inside the body the CT's averaged to the dose grid, floored at inflated lung's, so that no
+      activity is ever divided by the density of gas or air; outside the body air (no dose there).
+    - Consistent with the VOI masses: the VOIs made disjoint (each voxel to the smallest VOI), each
+      region's density is scaled, in the fraction of each voxel it covers, by its mean density on the
+      segmentation grid (bone marrow: red marrow, ICRP 89) over its mean density on the dose grid. A
+      thin VOI (vertebral cortex) otherwise loses mass to its neighbours in the averaging, and the
+      dose map would disagree with the VOI's mass.
+    """
+    from .masses import is_marrow, segmentation_density
+    from .tia_map import disjoint_labels
+
+    averaged = np.asarray(ct_density, dtype=np.float64)
+    inside = np.maximum(averaged, LOWEST_TISSUE_DENSITY_G_PER_ML)
+    fine = segmentation_density(segmentation, reference_ct, options.ct_calibration)
+    labels, order = disjoint_labels(segmentation, [s.name for s in segmentation.segments])
+    factor = np.ones(grid.shape_kji, dtype=np.float64)
+    for value, name in enumerate(order, start=1):
+        region = labels == value
+        if not region.any():
+            continue
+        w = resample_mask(region, segmentation.grid, grid, "fraction").astype(np.float64)
+        covered = float(w.sum())
+        if covered <= 0:
+            continue
+        target = RED_MARROW_DENSITY_G_PER_ML if is_marrow(name) else float(np.mean(fine[region], dtype=np.float64))
+        current = float(np.sum(w * averaged) / covered)  # both means before the floor: air in a VOI counts alike
+        if current > 0:
+            factor += w * (target / current - 1.0)
+    inside = (inside * factor).astype(np.float32)
+    if body is None:
+        return inside
+    return np.where(body, inside, np.float32(AIR_DENSITY_G_PER_ML)).astype(np.float32)
+
+
+# ---- stage 4: the TIA map and the dose map --------------------------------------------------
+def tia_map(activities_mbq: list[np.ndarray], times_h: np.ndarray, fits: dict, weights: dict,
+            segmentation: Segmentation, grid: Grid, body: np.ndarray | None, options: DosimetryOptions) -> tuple:
+    """The hybrid VOI-voxel TIA map (:mod:`iahepaticprrt.dosimetry.tia_map`) and the voxel-wise fits'
+    summary (voxels in no VOI keep their voxel-wise TIA)."""
+    voxel_map, voxel_summary = voxel_tia_mbqh(times_h, activities_mbq, options.voxel_model, options.clamp)
+    reference = options.reference_index
+    hybrid = hybrid_tia_map(activities_mbq[reference], {name: fit.tia_mbqh for name, fit in fits.items()}, weights,
+                            segmentation, grid, body, voxel_map,
+                            f"time point {reference + 1} ({times_h[reference]:.1f} h)")
+    return hybrid, voxel_summary
+
+
+def dose_map(tia_mbqh: np.ndarray, grid: Grid, density: np.ndarray, body: np.ndarray | None,
+             options: DosimetryOptions) -> tuple[np.ndarray, dict]:
+    """Absorbed dose map (LDM or VSV) of a TIA map, zero outside the body, with its provenance."""
+    if options.method == "ldm":
+        dose = ldm_dose_gy(tia_mbqh, density, grid.voxel_volume_ml)
+        provenance = {"method": "local deposition", "formula": "D = 0.08532 Gy g/(MBq h) x TIA / (rho V)"}
+    else:
+        dose, provenance = vsv_dose_gy(Volume(tia_mbqh, grid), density)
+        provenance["method"] = "voxel S-value convolution"
+    if body is not None:
+        dose = np.where(body, dose, np.float32(0.0)).astype(np.float32)
+    if not np.all(np.isfinite(dose)):
+        raise InputError("non-finite absorbed dose (non-finite activity or density)", "--spect", "voxel values")
+    return dose, provenance
+
+
+def method_sentence(row: dict, options: DosimetryOptions) -> str:
+    """``absorbed_dose_method``: how the VOI's absorbed dose was obtained, in one sentence."""
+    correction = row.get("partial_volume_correction")
+    curve = f"{row['model']} fit of the VOI's time-activity curve" + (f" ({correction})" if correction else "")
+    kernel = ("local deposition (0.08532 Gy g/(MBq h) x TIA / mass per voxel)" if options.method == "ldm" else
+              "voxel S-value convolution (energy-complete electron kernel, photons to 15 cm, density-corrected)")
+    return (f"{curve}; that TIA spread over the VOI like the reference time point's activity; dose map by {kernel}; "
+            "energy the map deposits in the VOI over the VOI's mass")
+
+
+# ---- stage 5: VOI doses ----------------------------------------------------------------------
+def voi_dose(row: dict, fit: kinetics.FitResult, relative_u: float | None, dose: np.ndarray, weights: SparseWeights,
+             density: np.ndarray, dose_grid_voxel_ml: float, options: DosimetryOptions, hybrid: HybridMap) -> tuple:
+    """The VOI's absorbed dose (the energy the dose map deposits in it over its mass), its uncertainty,
+    method, DVH metrics, sphere-model dose (lesions) and BED (kidneys), into ``row``; returns the VOI's
+    cumulative DVH."""
     role = role_of(row["name"])
     mass_g = row["mass_g"]
-    mean = mean_dose_gy(dose, weights, density)
-    row["mean_dose_gy"] = mean
-    row["dose_uncertainty_gy"] = None if relative_u is None else abs(mean) * relative_u
-    row["mean_dose_gy_per_gbq"] = mean / (options.net_administered_mbq / 1000.0)
-    row.update(dvh_metrics(dose, weights))
+    voxel_dose = dose.ravel()[weights.index].astype(np.float64)
+    # Energy the map deposits in the VOI (coverage x voxel mass x dose) over the VOI's mass from its own
+    # segmentation grid: the mass-weighted mean of the map, without the coverage fractions' volume error.
+    voxel_mass_g = (weights.value.astype(np.float64) * density.ravel()[weights.index].astype(np.float64)
+                    * dose_grid_voxel_ml)
+    energy_gy_g = float(np.sum(voxel_mass_g * voxel_dose))
+    absorbed = energy_gy_g / mass_g if mass_g > 0 else math.nan
+    row["absorbed_dose_gy"] = absorbed
+    row["absorbed_dose_uncertainty_gy"] = None if relative_u is None else abs(absorbed) * relative_u
+    row["absorbed_dose_method"] = method_sentence(row, options)
+    row["absorbed_dose_gy_per_gbq"] = absorbed / (options.net_administered_mbq / 1000.0)
+    row["map_tia_mbqh"] = hybrid.map_tia_mbqh.get(row["name"])
+    row["warnings"].extend(hybrid.warnings.get(row["name"], []))
+    row.update(dvh_metrics(voxel_dose, weights.value))
     if role.is_lesion and mass_g > 0:
         row["sphere_model_dose_gy"] = sphere_model.sphere_dose_gy(fit.tia_mbqh, mass_g)
         row["sphere_model_absorbed_fraction"] = sphere_model.absorbed_fraction(mass_g)
     if role.is_kidney:
-        # With a partial-volume correction the VOI-level dose (corrected TIA) is the organ dose of record.
-        organ_dose = row["mean_dose_gy_voi_ldm"] if corrected_voi_dose else mean
-        row["bed_dose_gy"] = organ_dose
-        row.update({k: v for k, v in radiobiology.kidney_bed(organ_dose, fit).items()})
-    return cumulative_dvh(dose, weights)
+        row.update({k: v for k, v in radiobiology.kidney_bed(absorbed, fit).items()})
+    return cumulative_dvh(voxel_dose, weights.value)
 
 
 def patient_phantom(points: list[SpectTimePoint], options: DosimetryOptions, warnings: list) -> str:
@@ -264,11 +366,11 @@ def organ_s_value_doses(vois: list[dict], phantom: str) -> None:
         row["organ_s_value"] = {k: v for k, v in result.items() if k != "dose_gy"}
 
 
-# ---- stage 5: limits -------------------------------------------------------------------------
-def organ_limits(vois: list[dict], options: DosimetryOptions, corrected_voi_dose: bool) -> tuple[dict, list[str]]:
-    """Cumulative kidney and bone-marrow doses (with the previous cycles) against their limits.
-    The kidney of record is the kidney VOI with the highest dose."""
-    dose_key = "mean_dose_gy_voi_ldm" if corrected_voi_dose else "mean_dose_gy"
+# ---- stage 6: limits -------------------------------------------------------------------------
+def organ_limits(vois: list[dict], options: DosimetryOptions) -> tuple[dict, list[str]]:
+    """Cumulative kidney and bone-marrow absorbed doses (with the previous cycles) against their
+    limits. The kidney of record is the kidney VOI with the highest absorbed dose."""
+    dose_key = "absorbed_dose_gy"
     kidney_rows = [v for v in vois if v.get("organ") in ("kidneys", "left_kidney", "right_kidney")
                    and v.get(dose_key) is not None]
     worst = max(kidney_rows, key=lambda v: v[dose_key]) if kidney_rows else None
@@ -277,8 +379,8 @@ def organ_limits(vois: list[dict], options: DosimetryOptions, corrected_voi_dose
         worst[dose_key] if worst else None, worst.get("bed_gy") if worst else None,
         marrow[dose_key] if marrow else None, options.previous_cycles, options.kidney_risk_factors,
         worst.get("effective_half_life_h") if worst else None)
-    limits["dose_quantity"] = (dose_key + (" (0.08532 x partial-volume-corrected TIA / mass)" if corrected_voi_dose
-                                           else " (mean of the dose map over the VOI)"))
+    limits["dose_quantity"] = ("absorbed_dose_gy (each VOI's absorbed dose: the mass-weighted mean of the dose map, "
+                               "which is built from the VOI's own kinetics)")
     if worst:
         limits["kidney_voi"] = worst["name"]
     return limits, limit_warnings
@@ -291,16 +393,21 @@ def dosimetry_of_cycle(aligned: AlignedTimePoints, segmentation: Segmentation, o
     those of the earlier stages (reading, timing, registration) and receives this one's."""
     t = np.asarray(aligned.times_h, dtype=float)
     grid = aligned.grid
+    for point, array in zip(aligned.points, aligned.arrays_bqml):
+        if not np.all(np.isfinite(array)):
+            raise InputError("non-finite activity concentration in the time point", point.source, "voxel values")
     activities = [activity_mbq_per_voxel(a, grid.voxel_volume_ml) for a in aligned.arrays_bqml]
-    density, density_source = density_on_grid(aligned.reference_ct, grid, options.ct_calibration)
+    ct_density_map, density_source = density_on_grid(aligned.reference_ct, grid, options.ct_calibration)
     masses, mass_source = voi_masses(segmentation, aligned.reference_ct, options.ct_calibration)
-
-    tia_map, voxel_summary, dose, dose_provenance = dose_map(t, activities, grid, density, options)
+    body, body_source = body_mask(aligned.reference_ct, grid, ct_density_map, options.ct_calibration, segmentation)
+    density = dose_density(ct_density_map, body, segmentation, grid, aligned.reference_ct, options)
+    if body is None:
+        warnings.append("no body contour (no CT and no Body segment): activity outside the patient (noise, "
+                        "scatter) gets a dose; segment 'Body' to exclude it")
 
     phantom = patient_phantom(aligned.points, options, warnings)
-    corrected_voi_dose = options.partial_volume_fwhm_mm is not None or options.recovery_table is not None
     corrected, partial_volume_provenance = partial_volume_corrected_activities(segmentation, aligned, options)
-    vois, fits, tacs, dvhs = [], {}, {}, {}
+    vois, fits, tacs, dvhs, weights, uncertainties = [], {}, {}, {}, {}, {}
     overlapping = 0
     for segment in segmentation.segments:
         role = role_of(segment.name)
@@ -313,21 +420,28 @@ def dosimetry_of_cycle(aligned: AlignedTimePoints, segmentation: Segmentation, o
             overlapping += 1
         if measured is None:
             continue
-        activity, weights, recovery_relative = measured
+        activity, dense_weights, recovery_relative = measured
         row["tac"] = [{"time_h": float(ti), "activity_mbq": float(ai)} for ti, ai in zip(t, activity)]
         tacs[segment.name] = (t.copy(), activity.copy())
         fitted = voi_kinetics(row, segment.name, t, activity, recovery_relative, options)
         if fitted is None:
             continue
-        fits[segment.name], relative_u = fitted
-        dvhs[segment.name] = voi_dose(row, fits[segment.name], relative_u, dose, weights, density, options,
-                                      corrected_voi_dose)
+        fits[segment.name], uncertainties[segment.name] = fitted
+        weights[segment.name] = SparseWeights.from_dense(dense_weights)
     if segmentation.segments and overlapping == 0:
         raise InputError("the segmentation does not overlap the SPECT field of view (mismatched geometry: a "
                          "segmentation of another scan?)", segmentation.source or "--seg", "geometry")
+
+    hybrid, voxel_summary = tia_map(activities, t, fits, weights, segmentation, grid, body, options)
+    dose, dose_provenance = dose_map(hybrid.tia_mbqh, grid, density, body, options)
+    for row in vois:
+        name = row["name"]
+        if name in fits:
+            dvhs[name] = voi_dose(row, fits[name], uncertainties[name], dose, weights[name], density,
+                                  grid.voxel_volume_ml, options, hybrid)
     organ_s_value_doses(vois, phantom)
 
-    limits, limit_warnings = organ_limits(vois, options, corrected_voi_dose)
+    limits, limit_warnings = organ_limits(vois, options)
     warnings.extend(limit_warnings)
     for row in vois:
         warnings.extend(f"{row['name']}: {w}" for w in row["warnings"])
@@ -357,7 +471,13 @@ def dosimetry_of_cycle(aligned: AlignedTimePoints, segmentation: Segmentation, o
             "partial_voxel_policy": "VOI weights = fraction of each SPECT voxel covered (3x3x3 sub-samples); min/max "
                                     "over voxels covered >= 50 %",
             "density": density_source, "mass": mass_source,
-            "voxel_tia": voxel_summary, "dose": dose_provenance,
+            "body": body_source,
+            "dose_density": f"the density above inside the body, floored at {LOWEST_TISSUE_DENSITY_G_PER_ML} g/mL "
+                            "(inflated lung, ICRU 46: lighter voxels hold gas or air at the skin); in each VOI "
+                            "(made disjoint, smallest first) scaled to the VOI's mean density on its own grid, as "
+                            f"its mass (bone marrow {RED_MARROW_DENSITY_G_PER_ML} g/mL, ICRP 89); air "
+                            f"({AIR_DENSITY_G_PER_ML} g/mL) outside the body, where the dose is 0",
+            "tia_map": hybrid.summary, "voxel_tia": voxel_summary, "dose": dose_provenance,
             "kinetics": {"clamp_to_physical_decay": options.clamp, "trapezoid_start": options.trapezoid_start,
                          "activity_uncertainty_percent": options.activity_uncertainty_percent,
                          "calibration_uncertainty_percent": options.calibration_uncertainty_percent},
@@ -371,7 +491,7 @@ def dosimetry_of_cycle(aligned: AlignedTimePoints, segmentation: Segmentation, o
         },
     }
     dose_volume = Volume(np.asarray(dose, dtype=np.float32), grid, "Gy", {"quantity": "absorbed dose"})
-    return DosimetryResult(report, dose_volume, Volume(tia_map.astype(np.float32), grid, "MBq h"),
+    return DosimetryResult(report, dose_volume, Volume(hybrid.tia_mbqh.astype(np.float32), grid, "MBq h"),
                            Volume(density, grid, "g/mL"), dvhs, fits, tacs)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .lu177 import electron_energy_mgy_g_per_mbq_s, total_energy_mgy_g_per_mbq_s
+from .lu177 import ELECTRON_ENERGY_PER_DECAY_MEV, electron_energy_mgy_g_per_mbq_s, total_energy_mgy_g_per_mbq_s
 
 KERNEL_FOLDER = Path(__file__).resolve().parent / "data" / "lu177-voxel-s-values"
 
@@ -159,25 +159,60 @@ def check_kernel(kernel: Kernel) -> None:
         raise InputError("kernel deposits more than the energy emitted per decay", kernel.source_file)
 
 
-def convolve(tia_mbqh: np.ndarray, kernel: Kernel, dtype=np.float64, workers: int = -1) -> np.ndarray:
-    """Absorbed dose (Gy) of a TIA map (MBq h per voxel) on the kernel's isotropic voxel grid.
-
-    Linear (not circular) convolution by real FFTs of the zero-padded map and kernel (scipy.fft,
-    padded to fast lengths, ``workers`` threads), cropped to the input's grid (``same``): zero
-    activity outside the map. float32 input gives float32 arithmetic (relative error ~1e-6).
-    Negative TIA values (noise) are kept: they cancel in sums as they should.
-    """
+def fft_convolve(array: np.ndarray, kernel: np.ndarray, workers: int = -1) -> np.ndarray:
+    """Linear (not circular) convolution of ``array`` with an odd-sized ``kernel`` centred on its middle
+    voxel, by real FFTs of the zero-padded arrays (scipy.fft, padded to fast lengths, ``workers``
+    threads), cropped to the input's grid (``same``): zero outside the array. The arithmetic follows
+    the arrays' dtype (float32 gives relative errors ~1e-6)."""
     from scipy import fft as sfft
 
-    tia = np.asarray(tia_mbqh, dtype=dtype)
-    s = kernel.s_gy_per_mbqh.astype(dtype)
-    shape = [sfft.next_fast_len(n + m - 1, real=True) for n, m in zip(tia.shape, s.shape)]
-    spectrum = sfft.rfftn(tia, shape, workers=workers)
-    spectrum *= sfft.rfftn(s, shape, workers=workers)
+    shape = [sfft.next_fast_len(n + m - 1, real=True) for n, m in zip(array.shape, kernel.shape)]
+    spectrum = sfft.rfftn(array, shape, workers=workers)
+    spectrum *= sfft.rfftn(kernel, shape, workers=workers)
     full = sfft.irfftn(spectrum, shape, workers=workers)
     del spectrum
-    c = [(m - 1) // 2 for m in s.shape]
-    return np.ascontiguousarray(full[c[0]:c[0] + tia.shape[0], c[1]:c[1] + tia.shape[1], c[2]:c[2] + tia.shape[2]])
+    c = [(m - 1) // 2 for m in kernel.shape]
+    return np.ascontiguousarray(full[c[0]:c[0] + array.shape[0], c[1]:c[1] + array.shape[1],
+                                     c[2]:c[2] + array.shape[2]])
+
+
+def convolve(tia_mbqh: np.ndarray, kernel: Kernel, dtype=np.float64, workers: int = -1) -> np.ndarray:
+    """Absorbed dose (Gy) of a TIA map (MBq h per voxel) on the kernel's isotropic voxel grid
+    (:func:`fft_convolve`; zero activity outside the map). Negative TIA values (noise) are kept:
+    they cancel in sums as they should."""
+    tia = np.asarray(tia_mbqh, dtype=dtype)
+    return fft_convolve(tia, kernel.s_gy_per_mbqh.astype(dtype), workers)
+
+
+@functools.lru_cache(maxsize=None)
+def short_range_kernel(voxel_mm: float, medium: str = "soft") -> Kernel:
+    """The energy-complete short-range kernel (docs/physics.md section 13.1): the published kernel plus,
+    in its central voxel, (a) the electron energy per decay it lacks with respect to ICRP 107 (0.14792
+    MeV; the missing energy is that of conversion and Auger electrons, whose ranges, below 0.5 mm in
+    water, keep it in the source voxel) and (b) the Hf L x-rays below 15 keV (absorbed within about a
+    millimetre). A kernel that already holds more than the electron energy (bone, >= 5 mm) gets only
+    (b). The electron part alone is :func:`electron_kernel`."""
+    from .photon_kernel import local_photon_energy_mev
+
+    electrons = electron_kernel(voxel_mm, medium)
+    values = np.array(electrons.s_mgy_per_mbq_s, dtype=np.float64)
+    local_mgy_g_per_mbq_s = local_photon_energy_mev() / ELECTRON_ENERGY_PER_DECAY_MEV * electron_energy_mgy_g_per_mbq_s()
+    values[5, 5, 5] += local_mgy_g_per_mbq_s / electrons.voxel_mass_g
+    values.setflags(write=False)
+    return Kernel(values, electrons.voxel_mm, medium, electrons.source_file + " (energy-complete, with L x-rays)")
+
+
+@functools.lru_cache(maxsize=None)
+def electron_kernel(voxel_mm: float, medium: str = "soft") -> Kernel:
+    """The published kernel with its electron-energy deficit added to the central voxel, so that
+    sum(S x voxel mass) equals the ICRP 107 electron energy per decay (unchanged if it already holds more)."""
+    published = load_kernel(voxel_mm, medium)
+    values = np.array(published.s_mgy_per_mbq_s, dtype=np.float64)
+    deficit = electron_energy_mgy_g_per_mbq_s() - published.energy_sum_mgy_g_per_mbq_s()
+    if deficit > 0:
+        values[5, 5, 5] += deficit / published.voxel_mass_g
+    values.setflags(write=False)
+    return Kernel(values, published.voxel_mm, medium, published.source_file + " (electron energy completed)")
 
 
 def convolve_direct(tia_mbqh: np.ndarray, kernel: Kernel) -> np.ndarray:

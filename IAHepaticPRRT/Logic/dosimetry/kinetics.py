@@ -212,6 +212,8 @@ class FitResult:
     activities_mbq: np.ndarray | None = None
     trapezoid_start: str = "zero"
     selection: str = ""  # why `auto` chose this model (information, not a warning)
+    bound_parameters: list = field(default_factory=list)  # parameters held at a bound (fixed in the covariance)
+    starts: int = 0       # converged starts of the multi-start fit
 
     def activity_mbq(self, t_h) -> np.ndarray:
         """The fitted (or interpolated) activity at ``t_h``."""
@@ -283,10 +285,23 @@ def _rate_grid(t: np.ndarray, lambda_min: float) -> np.ndarray:
     return np.geomspace(max(lambda_min, 1e-6) * 1.0001, upper, 28)
 
 
+def rate_upper_bound_per_h(t: np.ndarray, lambda_min: float) -> float:
+    """Largest rate constant a fit may take: ten times the top of the start grid (200 / earliest time).
+    A faster rate has decayed to e^-200 by the first sample, so the data cannot tell it from any other
+    fast rate: a fit that ends there has an undetermined rate (warned), instead of drifting to 1e6 /h."""
+    return 10.0 * float(_rate_grid(t, lambda_min)[-1])
+
+
+#: Starts kept for a model with more than two parameters, chosen with distinct fastest rates.
+MULTI_STARTS = 6
+
+
 def _start_values(model: _Exponential, t, a, sigma, lambda_min, keep: int = 3) -> list[np.ndarray]:
     """Variable projection on a grid of ordered rates: for each rate combination the non-negative
-    amplitudes that fit best (weighted least squares, vectorised over combinations); the best
-    ``keep`` combinations become start values."""
+    amplitudes that fit best (weighted least squares, vectorised over combinations). The best
+    combination is always a start; further starts (up to ``keep``) are the best combinations whose
+    fastest rate differs by at least a factor 2 from every start already taken, so that the starts
+    cover the range of uptake (or fast washout) rates instead of clustering in one basin."""
     grid = _rate_grid(t, lambda_min)
     combos = np.array(list(itertools.combinations(grid, model.n_rates)))      # (c, r)
     e = np.exp(-combos[:, :, None] * t[None, None, :]) / sigma               # (c, r, n) weighted
@@ -321,12 +336,32 @@ def _start_values(model: _Exponential, t, a, sigma, lambda_min, keep: int = 3) -
         full = np.zeros((len(combos), len(columns)))
         full[:, list(support)] = amplitudes
         best_amplitudes[better] = full[better]
-    order = np.argsort(best_residual)[:keep]
-    return [model.internal_from(best_amplitudes[i], combos[i]) for i in order if np.isfinite(best_residual[i])]
+    chosen: list[int] = []
+    for i in np.argsort(best_residual):
+        if len(chosen) >= keep or not np.isfinite(best_residual[i]):
+            break
+        fastest = combos[i, -1]
+        if all(abs(math.log(fastest / combos[j, -1])) >= math.log(2.0) for j in chosen):
+            chosen.append(int(i))
+    return [model.internal_from(best_amplitudes[i], combos[i]) for i in chosen]
 
 
-def _fit_exponential(model: _Exponential, t, a, u, lambda_min) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Least-squares fit; returns internal q, weighted RSS, weighted Jacobian and the active-bound mask."""
+@dataclass
+class _Optimum:
+    """The best of the multi-start fits, and what the other starts found."""
+
+    q: np.ndarray
+    wrss: float
+    jac: np.ndarray
+    active: np.ndarray            # parameters at a bound (held fixed in the covariance)
+    undetermined: np.ndarray      # fast rates the data cannot determine (at the upper bound, or a term that
+                                  # has vanished before the first time point)
+    local_optima: list            # (wrss, tia) of every converged start
+
+
+def _fit_exponential(model: _Exponential, t, a, u, lambda_min) -> _Optimum:
+    """Bounded weighted least squares from several starts (one for two-parameter models, up to
+    :data:`MULTI_STARTS` otherwise); the lowest residual wins (docs/physics.md section 5.2)."""
     from scipy.optimize import least_squares
 
     sigma, _ = _sigma(a, u)
@@ -335,11 +370,17 @@ def _fit_exponential(model: _Exponential, t, a, u, lambda_min) -> tuple[np.ndarr
     for index in model.rate_index:
         lower[index] = lambda_min
     upper = np.full(k, np.inf)
-    best = None
-    starts = _start_values(model, t, a, sigma, lambda_min, keep=1 if model.n_parameters <= 3 else 3)
+    rate_max = rate_upper_bound_per_h(t, lambda_min)
+    amplitudes = set(model.amplitude_index)
+    for index in range(k):
+        if index not in amplitudes:  # every rate and rate increment
+            upper[index] = rate_max
+    best, optima = None, []
+    starts = _start_values(model, t, a, sigma, lambda_min, keep=1 if k <= 2 else MULTI_STARTS)
     for q0 in starts:
-        q0 = np.maximum(q0, lower)
+        q0 = np.clip(q0, lower, upper)
         q0 = np.where(q0 == lower, lower + np.maximum(np.abs(lower), 1e-9) * 1e-6 + 1e-12, q0)
+        q0 = np.where(q0 >= upper, upper * (1.0 - 1e-6), q0)
         try:
             result = least_squares(lambda q: (model.evaluate(t, model.natural(q)) - a) / sigma, q0,
                                    jac=lambda q: model.jacobian(t, q) / sigma[:, None], bounds=(lower, upper),
@@ -348,18 +389,47 @@ def _fit_exponential(model: _Exponential, t, a, u, lambda_min) -> tuple[np.ndarr
             continue
         if not np.all(np.isfinite(result.x)):
             continue
+        optima.append((float(2.0 * result.cost), float(model.tia(model.natural(result.x)))))
         if best is None or result.cost < best.cost:
             best = result
     if best is None:
         raise ComputationError(f"the {model.name} fit did not converge")
-    wrss = float(2.0 * best.cost)
-    jac = model.jacobian(t, best.x) / sigma[:, None]
-    active = np.isclose(best.x, lower, rtol=1e-7, atol=1e-12) & np.isfinite(lower) & (lower > 0)
+    x = best.x.copy()
+    undetermined = np.isfinite(upper) & (x >= upper * (1.0 - 1e-6))
+    if _fastest_term_vanished(model, model.natural(x), t, a):
+        # Any faster rate fits as well: report the limit (the rate at its upper bound) rather than
+        # wherever the optimiser stopped, so that the TIA does not depend on it.
+        undetermined[k - 1] = True
+        x[k - 1] += rate_max - model.natural(x)[-1]
+    residual = (model.evaluate(t, model.natural(x)) - a) / sigma
+    wrss = float(residual @ residual)
+    jac = model.jacobian(t, x) / sigma[:, None]
+    active = np.isclose(x, lower, rtol=1e-7, atol=1e-12) & np.isfinite(lower) & (lower > 0)
+    active |= undetermined
     # Amplitudes at zero are active bounds too.
     for index in model.amplitude_index:
-        if best.x[index] <= 1e-12 * max(1.0, float(np.max(a))):
+        if x[index] <= 1e-12 * max(1.0, float(np.max(a))):
             active[index] = True
-    return best.x, wrss, jac, active
+    return _Optimum(x, wrss, jac, active, undetermined, optima)
+
+
+#: A term smaller than this fraction of the largest activity at every time point does not shape the fit.
+VANISHED_TERM_FRACTION = 1e-6
+
+
+def _fastest_term_vanished(model: _Exponential, p, t, a) -> bool:
+    """True when the term of the fastest rate (uptake, or fast washout) has decayed below 1e-6 of the
+    data by the first time point: the data then cannot determine that rate (its last internal
+    parameter), whatever value the optimiser stopped at."""
+    if model.name == "bi-exp-uptake":
+        amplitude, rate = p[0], p[2]
+    elif model.name == "bi-exp":
+        amplitude, rate = p[2], p[3]
+    elif model.name == "tri-exp":
+        amplitude, rate = p[0] + p[2], p[4]
+    else:
+        return False
+    return bool(abs(amplitude) * math.exp(-rate * float(np.min(t))) < VANISHED_TERM_FRACTION * float(np.max(np.abs(a))))
 
 
 def _covariance(jac, active, wrss, n, k, absolute) -> tuple[np.ndarray | None, str]:
@@ -399,7 +469,8 @@ def fit_exponential(model_name: str, times_h, activities_mbq, uncertainties_mbq=
     if not np.any(a > 0):
         raise InputError(f"VOI '{voi}': zero activity at every time point", source, "activity_mbq")
     lambda_min = DECAY_CONSTANT_PER_H if clamp else _UNCLAMPED_MIN_RATE_PER_H
-    q, wrss, jac, active = _fit_exponential(model, t, a, u, lambda_min)
+    optimum = _fit_exponential(model, t, a, u, lambda_min)
+    q, wrss, jac, active = optimum.q, optimum.wrss, optimum.jac, optimum.active
     p = model.natural(q)
     cov_q, source_text = _covariance(jac, active, wrss, n, k, u is not None)
     warnings = []
@@ -416,22 +487,47 @@ def fit_exponential(model_name: str, times_h, activities_mbq, uncertainties_mbq=
                         "given: its TIA uncertainty is unknown")
     if clamped:
         warnings.append(_clamp_warning(model, t, a, u, voi))
+    undetermined = [model.names[i] for i in np.flatnonzero(optimum.undetermined)]
+    if undetermined:
+        warnings.append(f"{model_name}: {', '.join(undetermined)} not determined by the data (its term has vanished "
+                        f"before the first time point, or the rate reached its upper bound "
+                        f"{rate_upper_bound_per_h(t, lambda_min):.3g} /h): the fit reduces to a simpler model")
     tia = float(model.tia(p))
     if not math.isfinite(tia) or tia < 0:
         raise ComputationError(f"VOI '{voi}': the {model_name} fit gave a non-finite or negative TIA")
+    rival = _rival_optimum(optimum.local_optima, wrss, tia, n)
+    if rival is not None:
+        warnings.append(f"{model_name}: another start reached an almost equally good fit (weighted residual "
+                        f"{rival[0]:.3g} against {wrss:.3g}) with a TIA of {rival[1]:.4g} MBq h against {tia:.4g}: the "
+                        "curve does not determine the model's parameters; prefer a simpler model")
     return FitResult(model_name, model.formula, dict(zip(model.names, map(float, p))), p_u, tia, tia_u, n, k,
-                     wrss, aicc(wrss, n, k), clamped, source_text, [w for w in warnings if w], t, a)
+                     wrss, aicc(wrss, n, k), clamped, source_text, [w for w in warnings if w], t, a,
+                     bound_parameters=[model.names[i] for i in np.flatnonzero(active)],
+                     starts=len(optimum.local_optima))
+
+
+#: Two local optima whose weighted residuals differ by less than this fraction are "equally good".
+RIVAL_RESIDUAL_FRACTION = 0.01
+#: ... and they disagree when their TIAs differ by more than this fraction.
+RIVAL_TIA_FRACTION = 0.02
+
+
+def _rival_optimum(optima, wrss: float, tia: float, n: int) -> tuple[float, float] | None:
+    """A converged start whose residual is within 1 % of the best but whose TIA differs by more than 2 %."""
+    tolerance = max(RIVAL_RESIDUAL_FRACTION * wrss, _WRSS_FLOOR_PER_POINT * n)
+    rivals = [(w, x) for w, x in optima if w <= wrss + tolerance and abs(x - tia) > RIVAL_TIA_FRACTION * abs(tia)]
+    return max(rivals, key=lambda r: abs(r[1] - tia)) if rivals else None
 
 
 def _clamp_warning(model: _Exponential, t, a, u, voi) -> str:
     """Say whether the data themselves put the slowest rate below physical decay."""
     try:
-        q, wrss, jac, active = _fit_exponential(model, t, a, u, _UNCLAMPED_MIN_RATE_PER_H)
+        optimum = _fit_exponential(model, t, a, u, _UNCLAMPED_MIN_RATE_PER_H)
     except ComputationError:
         return f"{model.name}: slowest rate clamped to the physical decay constant of 177Lu"
-    p = model.natural(q)
+    p = model.natural(optimum.q)
     slow = p[1]
-    cov_q, _ = _covariance(jac, active, wrss, t.size, model.n_parameters, u is not None)
+    cov_q, _ = _covariance(optimum.jac, optimum.active, optimum.wrss, t.size, model.n_parameters, u is not None)
     slow_u = math.sqrt(max((model.matrix @ cov_q @ model.matrix.T)[1, 1], 0.0)) if cov_q is not None else float("nan")
     if math.isfinite(slow_u) and slow + 2.0 * slow_u < DECAY_CONSTANT_PER_H:
         return (f"{model.name}: the data put the slowest rate at {slow:.5f} +- {slow_u:.5f} /h, below the physical "
@@ -529,15 +625,43 @@ def fit_hanscheid(times_h, activities_mbq, uncertainties_mbq=None, voi: str = ""
 
 
 # ---- choice ----------------------------------------------------------------------------------
+#: Which simpler exponentials each model contains as a special case (a rate going to infinity or an
+#: amplitude to zero): the pairs the F-test of :func:`fit_auto` may compare.
+NESTED_MODELS = {"bi-exp-uptake": ("mono-exp",), "bi-exp": ("mono-exp",),
+                 "tri-exp": ("mono-exp", "bi-exp-uptake", "bi-exp")}
+#: Significance level of the F-test between nested models.
+F_TEST_ALPHA = 0.05
+
+
+def f_test(simple: FitResult, rich: FitResult) -> tuple[float, float]:
+    """F statistic and p-value of the richer of two nested least-squares fits to the same points:
+    F = ((WRSS_s - WRSS_r) / (k_r - k_s)) / (WRSS_r / (n - k_r)), with (k_r - k_s, n - k_r) degrees of
+    freedom (the F-test of nested models; Glatting et al., Med Phys 2007;34:4285). WRSS floored as in
+    the AICc (noise-free data)."""
+    from scipy.stats import f as f_distribution
+
+    n = simple.n_points
+    floor = _WRSS_FLOOR_PER_POINT * n
+    ws, wr = max(simple.weighted_rss, floor), max(rich.weighted_rss, floor)
+    df1, df2 = rich.n_parameters - simple.n_parameters, n - rich.n_parameters
+    if df1 <= 0 or df2 <= 0:
+        raise ValueError("the F-test needs a richer model and at least one residual degree of freedom")
+    statistic = max(ws - wr, 0.0) / df1 / (wr / df2)
+    return float(statistic), float(f_distribution.sf(statistic, df1, df2))
+
+
 def fit_auto(times_h, activities_mbq, uncertainties_mbq=None, clamp: bool = True, voi: str = "",
              source: str | None = None) -> FitResult:
-    """Choose the model by the corrected AIC among the exponentials that can be ranked.
+    """Choose the model (docs/physics.md section 5.6).
 
     - 1 point: ``hanscheid-stp``; 2 points: ``trapezoid``.
     - 3 points or more: every exponential with at least one degree of freedom (n > k) is fitted; those
-      whose AICc exists (n >= k + 2) are ranked and the lowest AICc wins. With 3 points no model can be
-      ranked (mono-exp has n = k + 1): ``mono-exp`` is taken. With 4 points only mono-exp can be
-      ranked; bi-exp-uptake needs 5 points to compete, bi-exp 6, tri-exp 7.
+      whose AICc exists (n >= k + 2) are ranked and the lowest AICc wins (with 3 points no model has an
+      AICc: ``mono-exp``, the only one with a degree of freedom, is taken).
+    - A richer model that the AICc cannot rank (n = k + 1: bi-exp-uptake at 4 points, bi-exp at 5,
+      tri-exp at 6) replaces the choice when it contains it as a special case and an F-test says it fits
+      significantly better (p < 0.05), provided none of its parameters sits at a bound (a rate at a
+      bound or a zero amplitude means the extra parameter is not determined by the data).
     - A candidate whose fit fails is skipped; when none is left the trapezoid is used, with a warning.
     """
     t, a, u = validate_tac(times_h, activities_mbq, uncertainties_mbq, source, voi)
@@ -569,7 +693,22 @@ def fit_auto(times_h, activities_mbq, uncertainties_mbq=None, clamp: bool = True
         best = fit_trapezoid(t, a, u, voi=voi, source=source)
         note = "auto: no exponential fit converged (" + "; ".join(failures) + "): trapezoid"
         best.warnings.append(note)
-    best.selection = note
+        best.selection = note
+        return best
+    for rich in sorted((f for f in fits if f.aicc is None), key=lambda f: f.n_parameters):
+        if best.model not in NESTED_MODELS.get(rich.model, ()):
+            continue
+        if rich.bound_parameters:
+            note += (f"; {rich.model} not tested against it ({', '.join(rich.bound_parameters)} at a bound: "
+                     "the extra parameter is not determined)")
+            continue
+        statistic, p_value = f_test(best, rich)
+        verdict = "significantly better" if p_value < F_TEST_ALPHA else "not significantly better"
+        note += (f"; F-test {rich.model} against {best.model}: F = {statistic:.3g}, p = {p_value:.3g} "
+                 f"({verdict} at {F_TEST_ALPHA:g})")
+        if p_value < F_TEST_ALPHA:
+            best = rich
+    best.selection = note + f": {best.model}"
     best.warnings.extend(failures)
     return best
 

@@ -1,7 +1,7 @@
 """The ``kinetics`` command's work: read a TAC table, fit each VOI, write kinetics.json.
 
 TAC CSV: one row per VOI and time point, columns ``voi,time_h,activity_mbq`` and optionally
-``mass_g`` (one value per VOI; gives the local-deposition mean dose 0.08532 x TIA / m) and
+``mass_g`` (one value per VOI; gives the absorbed dose by local deposition, 0.08532 x TIA / m) and
 ``activity_uncertainty_mbq`` (standard uncertainty of each activity; weights the fit and makes its
 covariance absolute).
 """
@@ -101,7 +101,7 @@ def fit_vois(vois: dict, administered_mbq: float, model: str = "auto", residual_
         if not np.any(a > 0):
             row["warnings"].append("zero activity at every time point: TIA not computed")
             row.update({"model": None, "tia_mbqh": None, "tia_uncertainty_mbqh": None, "residence_time_h": None,
-                        "mean_dose_gy": None})
+                        "absorbed_dose_gy": None})
             warnings.append(f"{name}: {row['warnings'][-1]}")
             continue
         fit = kinetics.fit_tac(model, t, a, u, clamp, name, source, trapezoid_start)
@@ -114,10 +114,12 @@ def fit_vois(vois: dict, administered_mbq: float, model: str = "auto", residual_
             "tia_uncertainty_components": components, "fit_uncertainty_source": fit.uncertainty_source,
             "residence_time_h": fit.tia_mbqh / net,
             "residence_time_uncertainty_h": None if tia_u is None else tia_u / net,
-            "mean_dose_gy": None if entry["mass_g"] is None else LDM_GY_G_PER_MBQH * fit.tia_mbqh / entry["mass_g"],
+            "absorbed_dose_gy": None if entry["mass_g"] is None else LDM_GY_G_PER_MBQH * fit.tia_mbqh / entry["mass_g"],
         })
         if entry["mass_g"] is not None:
-            row["dose_uncertainty_gy"] = None if tia_u is None else LDM_GY_G_PER_MBQH * tia_u / entry["mass_g"]
+            row["absorbed_dose_uncertainty_gy"] = None if tia_u is None else LDM_GY_G_PER_MBQH * tia_u / entry["mass_g"]
+            row["absorbed_dose_method"] = (f"{fit.model} fit of the time-activity curve; local deposition of the "
+                                           "electron energy in the VOI's mass: 0.08532 Gy g/(MBq h) x TIA / mass_g")
         row["warnings"].extend(fit.warnings)
         warnings.extend(f"{name}: {w}" for w in fit.warnings)
         check_tia(name, fit.tia_mbqh, net, source, accept, warnings)

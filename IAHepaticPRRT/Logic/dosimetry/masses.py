@@ -36,27 +36,37 @@ def density_on_grid(ct: Volume | None, grid: Grid, calibration) -> tuple[np.ndar
         f"reference CT, {calibration.description}"
 
 
+def segmentation_density(segmentation: Segmentation, ct: Volume | None, calibration) -> np.ndarray:
+    """Density (g/mL) on the segmentation's own grid: the reference CT's (resampled linearly when on
+    another grid, outside the CT 0 HU), or water-equivalent 1.0 without a CT."""
+    if ct is None:
+        return np.full(segmentation.grid.shape_kji, ct_density.WATER_EQUIVALENT_DENSITY_G_PER_ML, dtype=np.float32)
+    from ..imaging.resample import resample_volume
+
+    hu = ct.array if ct.grid.is_same(segmentation.grid) else resample_volume(
+        ct, segmentation.grid, interpolation="linear", default_value=0.0).array
+    return ct_density.density_from_hu(hu, calibration)
+
+
+def is_marrow(name: str) -> bool:
+    return role_of(name).organ == "bone_marrow"
+
+
 def voi_masses(segmentation: Segmentation, ct: Volume | None, calibration) -> tuple[dict, str]:
     """name -> (volume_ml, mass_g) on the segmentation's own grid.
 
     Bone-marrow VOIs take the red marrow density (ICRP 89) whatever the CT says: their CT number
     is mostly the trabecular bone's, not the marrow's."""
-    from ..imaging.resample import resample_volume
-
     voxel_ml = segmentation.grid.voxel_volume_ml
-    marrow = {s.name for s in segmentation.segments if role_of(s.name).organ == "bone_marrow"}
+    marrow = {s.name for s in segmentation.segments if is_marrow(s.name)}
     marrow_note = (f"; bone marrow {ct_density.RED_MARROW_DENSITY_G_PER_ML} g/mL (red marrow, ICRP 89)"
                    if marrow else "")
-    if ct is None:
-        return ({s.name: (s.voxel_count * voxel_ml, s.voxel_count * voxel_ml * (
-            ct_density.RED_MARROW_DENSITY_G_PER_ML if s.name in marrow else ct_density.WATER_EQUIVALENT_DENSITY_G_PER_ML))
-                 for s in segmentation.segments}, "no CT: water-equivalent 1.0 g/mL" + marrow_note)
-    hu = ct.array if ct.grid.is_same(segmentation.grid) else resample_volume(
-        ct, segmentation.grid, interpolation="linear", default_value=0.0).array
-    density = ct_density.density_from_hu(hu, calibration)
+    density = segmentation_density(segmentation, ct, calibration)
     masses = {}
     for s in segmentation.segments:
         volume_ml = s.voxel_count * voxel_ml
         masses[s.name] = (volume_ml, volume_ml * ct_density.RED_MARROW_DENSITY_G_PER_ML if s.name in marrow
                           else float(np.sum(density[s.mask], dtype=np.float64)) * voxel_ml)
-    return masses, f"reference CT on the segmentation grid, {calibration.description}" + marrow_note
+    source = ("no CT: water-equivalent 1.0 g/mL" if ct is None
+              else f"reference CT on the segmentation grid, {calibration.description}")
+    return masses, source + marrow_note

@@ -37,7 +37,7 @@ class DosimetryOptions:
     previous_cycles: list | None = None
     kidney_risk_factors: bool = False
     phantom_sex: str | None = None
-    #: Plausibility checks the user accepts by name (docs/physics.md section 20; sanity.CHECKS).
+    #: Plausibility checks the user accepts by name (docs/physics.md section 21; sanity.CHECKS).
     accept: frozenset = frozenset()
 
     def validate(self) -> None:

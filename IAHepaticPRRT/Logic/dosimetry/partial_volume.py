@@ -14,7 +14,8 @@ activity is the sum over regions of c_j x the volume the region shares with the 
 
 Assumptions (stated in the output): uniform activity in each region, a spatially invariant
 Gaussian PSF, and segments that follow the true anatomy. Only the VOI time-activity curves are
-corrected; the voxel dose maps are not (voxel-level correction is a different problem).
+corrected; the dose map carries them (each VOI's voxels hold its corrected TIA, docs/physics.md
+section 6.1) but is not corrected voxel by voxel (a different problem).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class TransferMatrix:
     def to_dict(self) -> dict:
         return {"method": "geometric transfer matrix (Rousset et al., JNM 1998;39:904)", "fwhm_mm": self.fwhm_mm,
                 "psf": "isotropic Gaussian", "regions": self.regions, "condition_number": self.condition_number,
-                "note": "VOI activities corrected; voxel dose maps not corrected"}
+                "note": "VOI activities corrected; the dose map carries each VOI's corrected TIA in its voxels "
+                        "(no voxel-by-voxel correction)"}
 
 
 def disjoint_regions(segmentation: Segmentation) -> tuple[np.ndarray, list[str]]:

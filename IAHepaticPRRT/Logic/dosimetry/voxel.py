@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import InputError
 from ..imaging.grid import Grid
 from ..imaging.volume import Volume
-from .kernels import Kernel, convolve, load_kernel, matching_kernel_size, nearest_kernel_size
+from .kernels import Kernel, convolve, matching_kernel_size, nearest_kernel_size
 from .lu177 import DECAY_CONSTANT_PER_H, LDM_GY_G_PER_MBQH
 
 VOXEL_MODELS = ("mono-exp", "trapezoid")
@@ -153,25 +153,39 @@ def conservative_remap(extensive: np.ndarray, source: Grid, target: Grid) -> np.
 
 
 def vsv_dose_gy(tia: Volume, density_g_per_ml: np.ndarray | float | None = None, medium: str = "soft",
-                kernel_voxel_mm: float | None = None, dtype=np.float32) -> tuple[np.ndarray, dict]:
+                kernel_voxel_mm: float | None = None, dtype=np.float32, photons: bool = True) -> tuple[np.ndarray, dict]:
     """Voxel S-value dose (Gy) on ``tia.grid`` from a TIA map (MBq h per voxel), with provenance.
 
-    ``density_g_per_ml`` (map or number) applies the density correction 1.04 / rho; None applies
-    none (the kernel's medium everywhere).
+    Two parts (docs/physics.md section 13):
+
+    - short range: the energy-complete 177Lu kernel (:func:`kernels.short_range_kernel`: the
+      Lanconelli et al. kernel with the missing ICRP 107 electron energy and the L x-rays in its
+      central voxel), FFT convolution on the image grid or on the nearest kernel's isotropic grid
+      (overlap remapping, energy kept); ``density_g_per_ml`` (map or number) applies the Dieudonne
+      et al. correction 1.04 / rho to it (None: none). Energy per decay: electrons + L x-rays.
+    - photons (``photons=True``): the photon lines' point kernel in soft tissue (build-up, attenuation)
+      on a grid of about 10 mm, out to 15 cm (:func:`photon_kernel.photon_dose_gy`). Not divided by the
+      local density: a photon deposits energy in proportion to the mass it crosses, so its dose (per
+      gram) does not depend on the voxel's density, and a lung voxel would otherwise get 1.04 / 0.26 = 4
+      times the photon dose of the tissue around it.
     """
+    from .kernels import short_range_kernel
+    from .photon_kernel import photon_dose_gy
+
     grid = tia.grid
     match = matching_kernel_size(grid.spacing_mm, medium) if kernel_voxel_mm is None else kernel_voxel_mm
     provenance = {"medium": medium}
     work_dtype = np.float64 if dtype == np.float64 else np.float32
+    size = match if match is not None else nearest_kernel_size(grid.spacing_mm, medium)
+    kernel = short_range_kernel(size, medium)
     if match is not None:
-        kernel = load_kernel(match, medium)
-        dose = convolve(tia.array, kernel, dtype=work_dtype)
+        work_tia = np.asarray(tia.array, dtype=work_dtype)
+        dose = convolve(work_tia, kernel, dtype=work_dtype)
         provenance["grid_handling"] = (f"image voxels {tuple(round(s, 3) for s in grid.spacing_mm)} mm match the "
                                        f"{kernel.voxel_mm} mm kernel: convolved on the image grid")
     else:
-        kernel = load_kernel(nearest_kernel_size(grid.spacing_mm, medium), medium)
         work = _isotropic_grid(grid, kernel.voxel_mm)
-        work_tia = conservative_remap(tia.array, grid, work)
+        work_tia = conservative_remap(tia.array, grid, work).astype(work_dtype)
         work_dose = convolve(work_tia, kernel, dtype=work_dtype)
         energy = conservative_remap(work_dose * kernel.voxel_mass_g, work, grid)  # Gy g per image voxel
         dose = energy / (kernel.density_g_per_ml * grid.voxel_volume_ml)
@@ -179,29 +193,33 @@ def vsv_dose_gy(tia: Volume, density_g_per_ml: np.ndarray | float | None = None,
             f"TIA map moved from {tuple(round(s, 3) for s in grid.spacing_mm)} mm voxels to an isotropic grid of the "
             f"nearest kernel voxel size, {kernel.voxel_mm} mm (same orientation and field of view), by voxel overlap "
             "(total TIA kept); convolved there; the deposited energy moved back to the image voxels by overlap "
-            "(energy kept) and divided by their mass")
+            "(energy kept) and divided by their mass; the photon dose moved back as an overlap-weighted mean")
     provenance["kernel"] = kernel.to_dict()
+    provenance["kernel"]["energy_completion"] = (
+        "published kernel + the ICRP 107 electron energy it lacks + the L x-rays (< 15 keV), in the central voxel")
     provenance["convolution"] = "FFT (scipy.fft, zero-padded linear convolution)"
     if density_g_per_ml is not None:
         dose = dose * (np.float32(kernel.density_g_per_ml) / np.asarray(density_g_per_ml, dtype=np.float32))
-        provenance["density_correction"] = (f"dose x {kernel.density_g_per_ml} / rho (kernel medium density over "
-                                            "voxel density; Dieudonné et al., JNM 2013;54:236)")
+        provenance["density_correction"] = (f"short-range part x {kernel.density_g_per_ml} / rho (kernel medium "
+                                            "density over voxel density; Dieudonné et al., JNM 2013;54:236); photon "
+                                            "part not scaled (photon dose per gram does not depend on the voxel's "
+                                            "density)")
     else:
         provenance["density_correction"] = "none"
+    if photons:
+        photon_work, photon_provenance = photon_dose_gy(work_tia, kernel.voxel_mm, dtype=work_dtype)
+        if match is None:
+            photon_work = conservative_remap(photon_work * (kernel.voxel_mm / 10.0) ** 3, work, grid) / grid.voxel_volume_ml
+        dose = dose + photon_work
+        provenance["photons"] = photon_provenance
+    else:
+        provenance["photons"] = "not included"
     return np.asarray(dose, dtype=dtype), provenance
 
 
 def kernel_for(grid: Grid, medium: str = "soft") -> Kernel:
-    """The kernel :func:`vsv_dose_gy` would use for ``grid``."""
+    """The short-range kernel :func:`vsv_dose_gy` would use for ``grid``."""
+    from .kernels import short_range_kernel
+
     match = matching_kernel_size(grid.spacing_mm, medium)
-    return load_kernel(match if match is not None else nearest_kernel_size(grid.spacing_mm, medium), medium)
-
-
-def mean_dose_gy(dose_gy: np.ndarray, weights: np.ndarray, density_g_per_ml) -> float:
-    """Mass-weighted mean dose of a VOI (energy / mass) with coverage-fraction weights."""
-    mass = np.asarray(weights, dtype=np.float64) * np.broadcast_to(np.asarray(density_g_per_ml, dtype=np.float64),
-                                                                   np.shape(weights))
-    total = float(mass.sum())
-    if total <= 0:
-        return math.nan
-    return float(np.sum(mass * dose_gy, dtype=np.float64) / total)
+    return short_range_kernel(match if match is not None else nearest_kernel_size(grid.spacing_mm, medium), medium)

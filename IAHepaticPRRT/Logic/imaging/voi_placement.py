@@ -11,7 +11,7 @@ VOI, of voxels at or above half the VOI's hottest voxel (seeded at that voxel); 
 distance from the VOI's centroid to that region's intensity-weighted centroid. When at least
 ``MIN_VOIS`` VOIs are checked and their median offset exceeds ``MEDIAN_OFFSET_WARNING_MM``, the
 segmentation probably belongs to another scan (or the scans moved: breathing, a misregistration),
-and a warning says so. Measured on the synthetic patient (docs/physics.md section 20): median offset
+and a warning says so. Measured on the synthetic patient (docs/physics.md section 21): median offset
 0.5 to 1.3 mm for each scan's own segmentation, 6.8 to 10.1 mm for another scan's.
 """
 

@@ -11,7 +11,7 @@ or EnergyWindowInformation sequences (DICOM PS3.3 C.8.9.2 PET Isotope, C.8.4.10 
 - for NM, the energy windows (EnergyWindowRangeSequence): at least one must hold a photopeak of the
   radionuclide (177Lu: 112.9 and 208.4 keV).
 
-Half-lives and photopeaks: ICRP Publication 107 (docs/physics.md sections 1 and 20).
+Half-lives and photopeaks: ICRP Publication 107 (docs/physics.md sections 1 and 21).
 """
 
 from __future__ import annotations

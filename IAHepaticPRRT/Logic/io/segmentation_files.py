@@ -1,9 +1,16 @@
-"""Segmentation files: Slicer ``.seg.nrrd`` and label maps with a ``value,name`` CSV.
+"""Segmentation files: Slicer ``.seg.nrrd``, label maps with a ``value,name`` CSV, DICOM RTSTRUCT
+and DICOM SEG.
 
 Accepted files:
 
 - Slicer ``.seg.nrrd`` (one or several layers; segment names from ``SegmentN_Name``);
-- a label map (NRRD, NIfTI, MetaImage) with a labels CSV of ``value,name`` rows.
+- a label map (NRRD, NIfTI, MetaImage) with a labels CSV of ``value,name`` rows;
+- a DICOM RT Structure Set (:mod:`iahepaticprrt.io.rtstruct`): rasterised for the image it is used
+  on, which must then be given (``reference``), Frame of Reference checked;
+- a DICOM Segmentation object, binary or fractional (:mod:`iahepaticprrt.io.dicom_seg`).
+
+A DICOM file, or a folder holding exactly one RTSTRUCT or SEG object, is recognised by its SOP
+class whatever its name.
 """
 
 from __future__ import annotations
@@ -116,9 +123,66 @@ def read_labelmap(path: str | os.PathLike, labels: dict[int, str]) -> Segmentati
     return seg
 
 
-def read_segmentation(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> Segmentation:
-    """Read a ``.seg.nrrd``, or a label map with its ``value,name`` CSV."""
+def _dicom_segmentation_object(path: Path):
+    """(kind, file, dataset) of an RTSTRUCT or SEG file, or of the one such file in a folder;
+    None when ``path`` holds neither."""
+    from .dicom_decode import read_dataset
+    from .dicom_seg import is_seg
+    from .rtstruct import is_rtstruct
+
+    if path.is_dir():
+        found = []
+        for candidate in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            ds = read_dataset(candidate)
+            if ds is not None and (is_rtstruct(ds) or is_seg(ds)):
+                found.append((candidate, ds))
+        if len(found) > 1:
+            raise InputError(f"{len(found)} RTSTRUCT/SEG objects in the folder ({', '.join(p.name for p, _ in found)}): "
+                             "give one file", path, "segmentation")
+        if not found:
+            raise InputError("no DICOM RTSTRUCT or SEG object in the folder", path, "segmentation")
+        candidate, ds = found[0]
+        return ("rtstruct" if is_rtstruct(ds) else "seg"), candidate, ds
+    lower = path.name.lower()
+    if lower.endswith((".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd", ".csv", ".json")):
+        return None
+    ds = read_dataset(path)
+    if ds is None:
+        return None
+    if is_rtstruct(ds):
+        return "rtstruct", path, ds
+    if is_seg(ds):
+        return "seg", path, ds
+    raise InputError(f"a DICOM {ds.get('Modality', '')} object is not a segmentation (expected RTSTRUCT or SEG)",
+                     path, "SOPClassUID (0008,0016)")
+
+
+def read_segmentation(path: str | os.PathLike, labels_csv: str | os.PathLike | None = None,
+                      reference=None) -> Segmentation:
+    """Read a ``.seg.nrrd``, a label map with its ``value,name`` CSV, a DICOM RTSTRUCT or a DICOM SEG.
+
+    ``reference``: the image (:class:`~iahepaticprrt.imaging.volume.Volume`, or a
+    :class:`~iahepaticprrt.imaging.grid.Grid`) the VOIs are used on. An RTSTRUCT needs it (its
+    contours are rasterised for that grid); for RTSTRUCT and SEG, its Frame of Reference UID
+    (``metadata["frame_of_reference_uid"]`` of a volume read from DICOM) must match theirs."""
     path = Path(path)
+    if not path.exists():
+        raise InputError("segmentation file not found", path)
+    dicom = _dicom_segmentation_object(path)
+    if dicom is not None:
+        kind, file, ds = dicom
+        grid = getattr(reference, "grid", reference)
+        frame = str(getattr(reference, "metadata", {}).get("frame_of_reference_uid", "") or "")
+        if kind == "seg":
+            from .dicom_seg import read_dicom_seg
+
+            return read_dicom_seg(file, frame, ds)
+        if grid is None:
+            raise InputError("an RTSTRUCT holds contours, not voxels: it needs the image it is used on "
+                             "(give the scan it was drawn on)", file, "reference image")
+        from .rtstruct import read_rtstruct
+
+        return read_rtstruct(file, grid, frame, ds)
     if not path.is_file():
         raise InputError("segmentation file not found", path)
     if labels_csv is not None:
@@ -126,7 +190,7 @@ def read_segmentation(path: str | os.PathLike, labels_csv: str | os.PathLike | N
     if path.name.lower().endswith(".seg.nrrd"):
         return read_seg_nrrd(path)
     raise InputError("a label map needs its labels: give --labels CSV with value,name rows "
-                     "(or use a Slicer .seg.nrrd)", path, "labels")
+                     "(or use a Slicer .seg.nrrd, a DICOM RTSTRUCT or a DICOM SEG)", path, "labels")
 
 
 # ---- writing ---------------------------------------------------------------------------------

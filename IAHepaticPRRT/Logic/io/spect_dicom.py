@@ -263,13 +263,12 @@ def _scale(ds, stored: np.ndarray, path, warnings: list) -> tuple[np.ndarray, st
 
 def read_nm_multiframe(path: str | os.PathLike) -> tuple[Volume, object, list[str]]:
     """An NM RECON TOMO object as a volume in its own units (counts or Bq/mL); header; warnings."""
-    import pydicom
+    from .dicom_decode import decode_pixels, read_dataset
 
     path = Path(path)
-    try:
-        ds = pydicom.dcmread(str(path))
-    except Exception as exc:
-        raise InputError(f"unreadable DICOM file ({exc})", path) from exc
+    ds = read_dataset(path)  # files without preamble included
+    if ds is None:
+        raise InputError("not a readable DICOM file", path)
     image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
     value3 = image_type[2] if len(image_type) > 2 else ""
     if "RECON" not in value3:
@@ -280,10 +279,8 @@ def read_nm_multiframe(path: str | os.PathLike) -> tuple[Volume, object, list[st
         raise InputError(f"not a reconstructed tomographic NM image (ImageType {shown}); "
                          "expected value 3 'RECON TOMO'", path, "ImageType (0008,0008)")
     grid, order, flip, warnings = _nm_geometry(ds, path)
-    try:
-        pixels = np.asarray(ds.pixel_array, dtype=np.float64)
-    except Exception as exc:
-        raise InputError(f"cannot decode pixel data ({exc})", path, "PixelData") from exc
+    stored_values, decoder = decode_pixels(ds, path)  # compressed syntaxes too; the decoder is recorded
+    pixels = np.asarray(stored_values, dtype=np.float64)
     if pixels.ndim == 2:
         pixels = pixels[np.newaxis]
     if pixels.shape != grid.shape_kji:
@@ -297,8 +294,12 @@ def read_nm_multiframe(path: str | os.PathLike) -> tuple[Volume, object, list[st
         raise InputError("non-finite voxel values", path, "PixelData")
     volume = Volume(values.astype(np.float32), grid, unit, {
         "series_instance_uid": str(ds.get("SeriesInstanceUID", "")), "modality": "NM", "source_file": str(path),
-        "scaling": description, "negative_slice_spacing": bool(flip),
+        "scaling": description, "negative_slice_spacing": bool(flip), "pixel_decoder": decoder,
+        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "") or ""),
+        "study_instance_uid": str(ds.get("StudyInstanceUID", "") or ""),
     })
+    if getattr(ds, "read_without_file_meta", False):
+        warnings.append(f"{path}: no DICOM preamble and file meta information: read as a bare dataset")
     return volume, ds, warnings
 
 
@@ -345,6 +346,7 @@ def read_time_point(path: str | os.PathLike, calibration_cps_per_mbq: float | No
     else:
         series = read_series(location, series_uid=summary.series_instance_uid)
         volume, ds, header_file = series.volume, series.first, series.files[0]
+        warnings.extend(f"{location}: {w}" for w in series.warnings)
         units = str(ds.get("Units", "")).strip().upper()
         if units == "BQML":
             volume.unit = BQML
@@ -359,6 +361,7 @@ def read_time_point(path: str | os.PathLike, calibration_cps_per_mbq: float | No
         "input": "NM multi-frame" if kind == "nm" else f"{summary.modality} single-frame series",
         "file": str(header_file), "series_instance_uid": summary.series_instance_uid,
         "scaling": volume.metadata.get("scaling", ""), "stored_unit": volume.unit,
+        "pixel_decoders": volume.metadata.get("pixel_decoders") or volume.metadata.get("pixel_decoder"),
     }
     provenance["radionuclide"] = check_radionuclide(ds, "Lu-177", header_file, accept, warnings)
     start = acquisition_start(ds, header_file)

@@ -133,7 +133,7 @@ def volume_from_node(node) -> Volume:
     array = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(grid.shape_kji).copy()
     unit = node.GetAttribute(UNIT_ATTRIBUTE) or ""
     metadata = {"node_name": node.GetName()}
-    for key in ("series_instance_uid", "modality", "source_folder", "source_file"):
+    for key in ("series_instance_uid", "modality", "source_folder", "source_file", "frame_of_reference_uid"):
         value = node.GetAttribute(f"IAHepaticPRRT.{key}")
         if value:
             metadata[key] = value

@@ -22,14 +22,16 @@ RESULT_COLUMNS = [
     Column("tia_mbqh", "double", "MBq h", "time-integrated activity"),
     Column("tia_uncertainty_mbqh", "double", "MBq h", "standard uncertainty of the TIA (fit, calibration, recovery)"),
     Column("residence_time_h", "double", "h", "TIA / net administered activity"),
-    Column("mean_dose_gy", "double", "Gy", "mass-weighted mean of the dose map over the VOI"),
-    Column("dose_uncertainty_gy", "double", "Gy", "standard uncertainty of the mean dose"),
-    Column("mean_dose_gy_voi_ldm", "double", "Gy", "0.08532 x TIA / mass (VOI-level local deposition)"),
+    Column("absorbed_dose_gy", "double", "Gy", "the VOI's absorbed dose: energy the dose map (built from the VOI's own "
+                                               "kinetics) deposits in the VOI over its mass"),
+    Column("absorbed_dose_uncertainty_gy", "double", "Gy", "standard uncertainty of the absorbed dose (TIA's relative)"),
+    Column("absorbed_dose_method", "string", "", "how the absorbed dose was obtained"),
+    Column("ldm_voi_dose_gy", "double", "Gy", "secondary: 0.08532 x TIA / mass (VOI-level local deposition)"),
     Column("d2_gy", "double", "Gy", "dose received by the hottest 2 % of the VOI"),
     Column("d50_gy", "double", "Gy", "median dose (50 % of the VOI)"),
     Column("d98_gy", "double", "Gy", "dose received by 98 % of the VOI"),
-    Column("sphere_model_dose_gy", "double", "Gy", "lesions: unit-density sphere model dose"),
-    Column("organ_s_value_dose_gy", "double", "Gy", "liver, spleen, kidneys: OpenDose organ S-value dose"),
+    Column("sphere_model_dose_gy", "double", "Gy", "secondary, lesions: unit-density sphere model dose"),
+    Column("organ_s_value_dose_gy", "double", "Gy", "secondary, liver, spleen, kidneys: OpenDose organ S-value dose"),
     Column("bed_gy", "double", "Gy", "kidneys: biologically effective dose (Dale integral)"),
 ]
 

@@ -11,7 +11,7 @@ DICOM database, ``slicer.app.dicomDatabase().fileForInstance``) from the volume'
 ``DICOM.instanceUIDs`` attribute, or else from the files the package itself loaded the node from
 (``load_dicom_volume``, ``load_spect_time_point``, ``load_study``). Conventions for the panel
 (time-point order, CT pairing, administration time, VOI helper defaults): docs/physics.md
-section 21.
+section 27.
 """
 
 from __future__ import annotations
@@ -149,11 +149,22 @@ class ModuleLogic:
             name = f"SPECT {when:%Y-%m-%d %H:%M}" if when else f"SPECT {Path(path).name}"
         return adapter.volume_node_from_volume(self.scene, point.volume, name)
 
-    def load_segmentation(self, path, labels_csv=None, name: str | None = None):
-        """A ``.seg.nrrd`` or label map + labels CSV into a new segmentation node."""
+    def load_segmentation(self, path, labels_csv=None, name: str | None = None, reference_node=None):
+        """A ``.seg.nrrd``, a label map + labels CSV, a DICOM RTSTRUCT or a DICOM SEG into a new
+        segmentation node. ``reference_node``: the volume the VOIs are used on (needed by an
+        RTSTRUCT, whose contours are rasterised for its grid; its Frame of Reference is checked
+        when the volume was read from DICOM). Inside Slicer, RTSTRUCT and SEG are better loaded
+        through Slicer's DICOM module (SlicerRT and QuantitativeReporting): the panel takes the
+        segmentation nodes they create."""
         from ..io.segmentation_files import read_segmentation
 
-        segmentation = read_segmentation(path, labels_csv)
+        reference = None
+        if reference_node is not None:
+            reference = adapter.volume_from_node(reference_node)
+            frame = reference_node.GetAttribute("IAHepaticPRRT.frame_of_reference_uid")
+            if frame:
+                reference.metadata["frame_of_reference_uid"] = frame
+        segmentation = read_segmentation(path, labels_csv, reference)
         return adapter.segmentation_node_from_segmentation(self.scene, segmentation, name or segmentation_name(path))
 
     def load_study(self, manifest_path, progress=None) -> LoadedStudy:

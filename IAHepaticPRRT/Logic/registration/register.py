@@ -78,6 +78,8 @@ REGION_PAD_MM = 10.0
 FOREGROUND_MARGIN_MM = 20.0
 #: Fraction of the fixed region that must map inside the moving image.
 MIN_OVERLAP_FRACTION = 0.5
+#: Threads of ITK's optimisation (docs/physics.md section 17): one, for reproducible transforms.
+REGISTRATION_THREADS = 1
 
 
 @dataclass
@@ -140,6 +142,36 @@ class RegistrationResult:
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+_THREADS_LOCK = __import__("threading").Lock()
+_THREADS_STATE = {"users": 0, "saved": None}
+
+
+class _single_threaded_itk:
+    """ITK's global default thread count set to ``REGISTRATION_THREADS`` while registrations run
+    (restored when the last one ends; registrations may run in parallel Python threads, each then
+    on one core). ITK's multi-threaded metrics sum in an order that varies from run to run, so
+    transforms differed in their last digits; with one thread each the same inputs give
+    byte-identical transforms (docs/physics.md section 17)."""
+
+    def __enter__(self):
+        import SimpleITK as sitk
+
+        with _THREADS_LOCK:
+            if _THREADS_STATE["users"] == 0:
+                _THREADS_STATE["saved"] = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+                sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(REGISTRATION_THREADS)
+            _THREADS_STATE["users"] += 1
+        return self
+
+    def __exit__(self, *exc):
+        import SimpleITK as sitk
+
+        with _THREADS_LOCK:
+            _THREADS_STATE["users"] -= 1
+            if _THREADS_STATE["users"] == 0 and _THREADS_STATE["saved"]:
+                sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(_THREADS_STATE["saved"])
+        return False
+
 def _nearest_rigid(transform, centre=(0.0, 0.0, 0.0)):
     """Rigid transform with the nearest rotation (polar decomposition) of a linear transform, agreeing
     with it at ``centre`` (the same transform when it is rigid)."""
@@ -246,11 +278,92 @@ def _default_region(image):
     return _dilated(_foreground(image), FOREGROUND_MARGIN_MM)
 
 
-def _working_pair(fixed: Volume, moving: Volume, fixed_mask, working_spacing_mm):
-    """Both images at the working resolution, and the metric region on the fixed one (the user's
-    mask, or the default foreground region)."""
-    fixed_image = _working_image(fixed, working_spacing_mm)
-    moving_image = _working_image(moving, working_spacing_mm)
+#: A padded slab is left out only where the other image's body reaches more than this far into it (mm,
+#: above patient motion between scans plus a working slice): beyond a body's end, constant air may be
+#: real (a noise-free phantom) and its edge helps.
+PADDING_OVERLAP_MM = 20.0
+
+
+def _padded_slabs(image) -> tuple[int, int, float] | None:
+    """(first, end, value): the slices [first, end) of ``image`` (along k, the scan axis) outside
+    the slabs at its ends that hold one constant value not above the image's median, the padding
+    a scanner or an export writes where the field of view ended (a CT cropped to a shorter scan,
+    filled with air; real anatomy and air are never exactly constant). One more slice is counted
+    as padding on each padded side (at the working resolution it mixes padding and anatomy).
+    None when there is no such slab."""
+    import SimpleITK as sitk
+
+    array = sitk.GetArrayViewFromImage(image)
+    n = array.shape[0]
+    if n < 32:
+        return None
+    low = float(np.median(array[::max(1, n // 16)]))  # padding is air-like: not above the median
+    minima = array.reshape(n, -1).min(axis=1)
+    constant = (minima == array.reshape(n, -1).max(axis=1)) & (minima <= low)
+    lo = 0
+    while lo < n and constant[lo] and minima[lo] == minima[0]:
+        lo += 1
+    hi = n
+    while hi > lo and constant[hi - 1] and minima[hi - 1] == minima[-1]:
+        hi -= 1
+    value = float(minima[0] if lo > 0 else minima[-1])
+    lo = lo + 1 if lo > 0 else 0
+    hi = hi - 1 if hi < n else n
+    if (lo == 0 and hi == n) or hi - lo < 16:
+        return None
+    return lo, hi, value
+
+
+def _body_k_range(body_of, image) -> tuple[float, float]:
+    """The extent of ``body_of``'s Otsu foreground in ``image``'s continuous k index."""
+    import SimpleITK as sitk
+
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(_foreground(body_of))
+    if not stats.HasLabel(1):
+        return math.inf, -math.inf
+    x, y, z, nx, ny, nz = stats.GetBoundingBox(1)
+    corners = [body_of.TransformContinuousIndexToPhysicalPoint((a, b, c))
+               for a in (x - 0.5, x + nx - 0.5) for b in (y - 0.5, y + ny - 0.5) for c in (z - 0.5, z + nz - 0.5)]
+    ks = [image.TransformPhysicalPointToContinuousIndex(p)[2] for p in corners]
+    return min(ks), max(ks)
+
+
+def _valid_field_of_view(image, other):
+    """``image`` without its padded end slabs (:func:`_padded_slabs`) on each side where the body
+    of ``other`` (Otsu foreground, in scanner coordinates) reaches more than
+    ``PADDING_OVERLAP_MM`` into the padding: there the padding would be compared with anatomy and
+    pull the optimum. Returns (image, description or None)."""
+    import SimpleITK as sitk
+
+    padded = _padded_slabs(image)
+    if padded is None:
+        return image, None
+    lo, hi, value = padded
+    n, spacing = image.GetSize()[2], image.GetSpacing()[2]
+    first, last = _body_k_range(other, image)
+    reach = PADDING_OVERLAP_MM / spacing
+    start = lo if lo > 0 and first < lo - reach else 0
+    end = hi if hi < n and last > hi - 1 + reach else n
+    if start == 0 and end == n:
+        return image, None
+    size = list(image.GetSize())
+    size[2] = end - start
+    cropped = sitk.RegionOfInterest(image, size, [0, 0, start])
+    return cropped, {"padded_mm_removed": [start * spacing, (n - end) * spacing], "padding_value": value}
+
+
+def _working_pair(fixed: Volume, moving: Volume, fixed_mask, working_spacing_mm, fov_masks: dict | None = None):
+    """Both images at the working resolution, each limited to its valid field of view (padded
+    slabs that the other image's body reaches into removed, :func:`_valid_field_of_view`), and the
+    metric region on the fixed one (the user's mask, or the default foreground region).
+    ``fov_masks`` receives what was removed."""
+    fixed_full = _working_image(fixed, working_spacing_mm)
+    moving_full = _working_image(moving, working_spacing_mm)
+    fixed_image, fixed_fov = _valid_field_of_view(fixed_full, moving_full)
+    moving_image, moving_fov = _valid_field_of_view(moving_full, fixed_full)
+    if fov_masks is not None:
+        fov_masks.update({"fixed": fixed_fov, "moving": moving_fov})
     region = _mask_on(fixed_image, fixed_mask, fixed.grid)
     if region is None:
         region = _default_region(fixed_image)
@@ -456,7 +569,14 @@ def _check_improved(initial_metric: float, final_metric: float, stage: str) -> N
 
 
 # ---- linear registration -------------------------------------------------------------------------
-def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None = None,
+def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None = None, *args, **kwargs):
+    """Rigid (6 degrees of freedom) or affine registration; see :func:`_register_linear` for the
+    parameters. The optimisation runs with ITK single-threaded (reproducible transforms,
+    :class:`_single_threaded_itk`); the image preparation keeps ITK's threads."""
+    return _register_linear(fixed, moving, fixed_mask, *args, **kwargs)
+
+
+def _register_linear(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None = None,
                    sampling_fraction: float | None = None, seed: int = 1, *,
                    metric: str = "mattes", initialization: str = "auto", transform_type: str = "rigid",
                    working_spacing_mm: float | None = WORKING_SPACING_MM, shrink_factors=(4, 2, 1),
@@ -485,7 +605,8 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
     if transform_type not in ("rigid", "affine"):
         raise ValueError(f"transform_type must be 'rigid' or 'affine', got '{transform_type}'")
     start = time.perf_counter()
-    fixed_image, moving_image, region = _working_pair(fixed, moving, fixed_mask, working_spacing_mm)
+    fov: dict = {}
+    fixed_image, moving_image, region = _working_pair(fixed, moving, fixed_mask, working_spacing_mm, fov)
     # The fixed image cropped to the region: the optimiser's parameter scales (from the physical
     # shift of the domain's corners) then match the region, and the pyramid costs less.
     fixed_image, region = _crop_to_region(fixed_image, region, REGION_PAD_MM)
@@ -494,6 +615,11 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
 
     # -- initialisation
     warnings: list[str] = []
+    for which, removed in fov.items():
+        if removed:
+            warnings.append(f"{which} image: padded slabs at the ends of its field of view ({removed['padded_mm_removed'][0]:g} "
+                            f"and {removed['padded_mm_removed'][1]:g} mm of constant {removed['padding_value']:g}) left out of "
+                            "the metric")
     if initial_transform is not None:
         chosen = "given"
         a, o = matrix_and_offset(_nearest_rigid(initial_transform, centre) if transform_type == "rigid"
@@ -562,8 +688,10 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
     method.SetSmoothingSigmasPerLevel(list(smoothing_sigmas))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.SetInitialTransform(start_transform, inPlace=False)
+    method.SetNumberOfThreads(REGISTRATION_THREADS)
     try:
-        transform = method.Execute(fixed_image, moving_image)
+        with _single_threaded_itk():  # reproducible transforms
+            transform = method.Execute(fixed_image, moving_image)
     except RuntimeError as exc:
         raise ComputationError(f"registration failed: {_last_line(exc)}") from exc
     transform = simplify(transform)
@@ -593,7 +721,8 @@ def register_rigid(fixed: Volume, moving: Volume, fixed_mask: np.ndarray | None 
              "metric_value": final_metric, "iterations": method.GetOptimizerIteration(),
              "stop_condition": method.GetOptimizerStopConditionDescription(), "initialization": chosen,
              "working_spacing_mm": list(fixed_image.GetSpacing()),
-             "intensity_windows": {"fixed": windows[0], "moving": windows[1]} if windows else None}
+             "intensity_windows": {"fixed": windows[0], "moving": windows[1]} if windows else None,
+             "field_of_view_padding_removed": {k: v for k, v in fov.items() if v}}
     return RegistrationResult(
         transform=transform, metric_value=final_metric, initial_metric_value=initial_metric,
         translation_mm=parameters.translation_mm, rotation_deg=parameters.rotation_deg,
@@ -668,7 +797,13 @@ def refine_affine(fixed: Volume, moving: Volume, rigid: RegistrationResult, fixe
 
 # ---- deformable stage ------------------------------------------------------------------------------
 def register_deformable(fixed: Volume, moving: Volume, linear: RegistrationResult, fixed_mask: np.ndarray | None = None,
-                        *, metric: str = "correlation", mesh_spacing_mm: float = 50.0,
+                        **kwargs) -> RegistrationResult:
+    """B-spline refinement (:func:`_register_bspline`); the optimisation ITK single-threaded (reproducible)."""
+    return _register_bspline(fixed, moving, linear, fixed_mask, **kwargs)
+
+
+def _register_bspline(fixed: Volume, moving: Volume, linear: RegistrationResult, fixed_mask: np.ndarray | None = None,
+                      *, metric: str = "correlation", mesh_spacing_mm: float = 50.0,
                         working_spacing_mm: float | None = 3.0, shrink_factors=(2, 1), smoothing_sigmas=(1.0, 0.0),
                         samples_per_level: int = 10_000, iterations: int = 30, seed: int = 1,
                         gradient_tolerance: float = 1e-7, histogram_bins: int = 32) -> RegistrationResult:
@@ -718,7 +853,8 @@ def register_deformable(fixed: Volume, moving: Volume, linear: RegistrationResul
     method.SetSmoothingSigmasPerLevel(list(smoothing_sigmas))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     try:
-        method.Execute(fixed_image, moving_image)
+        with _single_threaded_itk():  # reproducible transforms
+            method.Execute(fixed_image, moving_image)
     except RuntimeError as exc:
         raise ComputationError(f"deformable registration failed: {_last_line(exc)}") from exc
     composite = sitk.CompositeTransform([linear_transform, bspline])

@@ -72,6 +72,7 @@ def _summary(uptake: dict | None, dosimetry: dict | None) -> str:
                    "Not eligible for the intra-arterial 177Lu cycle")
         parts.append(f'<div class="verdict {"ok" if eligible else "no"}">{verdict}: mean enhancement ratio '
                      f'{_num(ratio)} {"&ge;" if eligible else "&lt;"} threshold {_num(threshold)}</div>')
+        parts.append(_certainty(uptake))
         lesions = [v for v in uptake.get("vois", []) if v.get("role") == "target_lesion"]
         parts.append(f'<p class="meta">Enhancement ratio = {escape(uptake.get("metric", "suv_max"))} '
                      f"intra-arterial / intravenous, mean over {len(lesions)} target lesion(s).</p>")
@@ -93,9 +94,86 @@ def _summary(uptake: dict | None, dosimetry: dict | None) -> str:
             parts.append(_table(["quantity", "this cycle", "previous cycles", "cumulative", "limit", "status",
                                  "source"], rows))
             kidney = (dosimetry.get("limits") or {}).get("kidney_voi")
+            caption = ("This cycle's values are the VOIs' absorbed doses (absorbed_dose_gy, the first dose column of "
+                       "the dosimetry table, with its method there).")
             if kidney:
-                parts.append(f'<p class="meta">Kidney values from the VOI "{escape(kidney)}" (the highest kidney dose).</p>')
+                caption += f' Kidney values from the VOI "{escape(kidney)}" (the highest kidney absorbed dose).'
+            parts.append(f'<p class="meta">{caption}</p>')
     return "".join(parts)
+
+
+def _certainty(uptake: dict) -> str:
+    """How sure the eligibility decision is: the mean ratio's interval (noise), the probability that the
+    noise-free mean reaches the threshold, and the borderline flag."""
+    low, high = uptake.get("mean_enhancement_ratio_ci_low"), uptake.get("mean_enhancement_ratio_ci_high")
+    if low is None or high is None:
+        return ""
+    confidence = ((uptake.get("uncertainty") or {}).get("confidence") or 0.95) * 100
+    probability = uptake.get("probability_mean_at_least_threshold")
+    text = (f"{confidence:g} % interval of the mean ratio (scan noise): {_num(low)} to {_num(high)}; probability "
+            f"that the noise-free mean ratio reaches {_num(uptake.get('threshold'))}: {_num(probability, 2)}.")
+    if uptake.get("borderline"):
+        return f'<div class="warn"><b>Borderline:</b> the interval contains the threshold. {text}</div>'
+    return f'<p class="meta">{text}</p>'
+
+
+def _interval(entry: dict | None) -> str:
+    if not entry or entry.get("ci_low") is None:
+        return "&ndash;"
+    return f"{_num(entry['ci_low'])} &ndash; {_num(entry['ci_high'])}"
+
+
+def _reference_regions(uptake: dict) -> str:
+    regions = uptake.get("reference_regions") or {}
+    if not regions:
+        return ""
+    rows = []
+    vois = {v.get("name"): v for v in uptake.get("vois", [])}
+    noise = (uptake.get("uncertainty") or {}).get("noise") or {}
+    for route, label in (("ia", "intra-arterial"), ("iv", "intravenous")):
+        info = regions.get(route) or {}
+        healthy = info.get("healthy_liver") or {}
+        sphere = info.get("reference_sphere") or {}
+        healthy_voi = next((v for v in vois.values() if v.get("organ") == "healthy_liver"), {})
+        sphere_voi = next((v for v in vois.values() if v.get("role") == "reference"), {})
+        scan_noise = noise.get(route) or {}
+        centre = sphere.get("centre_lps_mm")
+        rows.append([escape(label), (escape(str(healthy["definition"])) if healthy.get("definition") else "&ndash;"),
+                     _num((healthy_voi.get(route) or {}).get("volume_ml")),
+                     _num((healthy_voi.get(route) or {}).get("suv_max")),
+                     _num((healthy_voi.get(route) or {}).get("suv_mean")),
+                     escape(", ".join(f"{c:.1f}" for c in centre)) if centre else "&ndash;",
+                     _num((sphere_voi.get(route) or {}).get("suv_mean")), _num((sphere_voi.get(route) or {}).get("suv_std")),
+                     _num(scan_noise.get("coefficient_of_variation"), 2),
+                     escape(", ".join(f"{r:.2f}" for r in scan_noise.get("lag1_autocorrelation_ijk", []))) or "&ndash;"])
+    table = _table(["scan", "healthy liver", "volume (mL)", "SUVmax", "SUVmean", "reference sphere centre (LPS mm)",
+                    "sphere SUVmean", "sphere SUV SD", "noise CV", "lag-1 autocorrelation i, j, k"], rows, left_columns=2)
+    return ("<h3>Reference regions and scan noise</h3>" + table
+            + f'<p class="meta">Healthy liver: the liver minus the lesions dilated by '
+              f'{_num(regions.get("healthy_liver_margin_mm"))} mm ({escape(str(regions.get("margin_rule", "")))}). '
+              "Liver reference sphere: 30 mm (PERCIST), placed farthest from the liver surface and the lesions unless "
+              "given. VOIs that contain lesions (whole liver, body) report no SUVmax or SUVpeak.</p>")
+
+
+def _mean_ratios(uptake: dict) -> str:
+    uncertainty = uptake.get("uncertainty") or {}
+    rows = []
+    for metric, label in (("suv_max", "SUVmax"), ("suv_peak", "SUVpeak")):
+        entry = uncertainty.get(metric) or {}
+        mean = uptake.get(f"mean_enhancement_ratio_{metric}")
+        if mean is None:
+            continue
+        rows.append([escape(label + (" (primary)" if metric == uptake.get("metric") else "")), _num(mean),
+                     _num(entry.get("noise_corrected_mean_ratio")), _interval(entry),
+                     _num(entry.get("probability_at_least_threshold"), 2),
+                     "yes" if entry.get("borderline") else ("no" if entry else "&ndash;")])
+    if not rows:
+        return ""
+    return ("<h3>Mean enhancement ratio and its uncertainty</h3>"
+            + _table(["metric", "mean ratio", "noise-bias corrected", "interval", "P(mean ≥ threshold)",
+                      "borderline"], rows)
+            + '<p class="meta">Interval from each scan\'s noise measured in its reference region, the noise bias of '
+              "SUVmax and SUVpeak removed by simulation-extrapolation (docs/physics.md section 23).</p>")
 
 
 def _uptake_section(uptake: dict, deidentify: bool) -> str:
@@ -113,9 +191,13 @@ def _uptake_section(uptake: dict, deidentify: bool) -> str:
         rows.append([escape(v.get("name", "")), escape(v.get("role", "")),
                      _num(ia.get("suv_max")), _num(iv.get("suv_max")), _num(ia.get("suv_peak")), _num(iv.get("suv_peak")),
                      _num(ia.get("suv_mean")), _num(iv.get("suv_mean")), _num(ia.get("volume_ml")), _num(iv.get("volume_ml")),
-                     _num(v.get("enhancement_ratio"))])
+                     _num(v.get("enhancement_ratio")),
+                     _interval((v.get("enhancement_ratio_interval") or {}).get(metric)),
+                     _num(v.get("enhancement_ratio_suv_peak")),
+                     _interval((v.get("enhancement_ratio_interval") or {}).get("suv_peak"))])
     table = _table(["VOI", "role", "SUVmax IA", "SUVmax IV", "SUVpeak IA", "SUVpeak IV", "SUVmean IA", "SUVmean IV",
-                    "volume IA (mL)", "volume IV (mL)", "enhancement ratio"], rows, left_columns=2)
+                    "volume IA (mL)", "volume IV (mL)", "enhancement ratio", "interval", "SUVpeak ratio",
+                    "SUVpeak ratio interval"], rows, left_columns=2)
     ratios = uptake.get("ratios") or {}
     ratio_rows = []
     for kind in ("tumour_to_healthy_liver", "tumour_to_kidney", "tumour_to_spleen"):
@@ -129,8 +211,47 @@ def _uptake_section(uptake: dict, deidentify: bool) -> str:
                       + _table(["ratio", "intra-arterial", "intravenous"], ratio_rows)
                       + f'<p class="meta">{escape(str(ratios.get("definition", "")))}</p>')
     voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]
-    return ("<h2>Uptake: intra-arterial versus intravenous 68Ga PET</h2>" + chart + table + ratio_html
+    calibration = uptake.get("cross_calibration") or {}
+    factors = [(route, (calibration.get(route) or {}).get("factor")) for route in ("ia", "iv")]
+    calibration_html = ""
+    if calibration.get("site") or any(f not in (None, 1.0) for _, f in factors):
+        calibration_html = (f'<p class="meta">Site: {escape(str(calibration.get("site") or "not given"))}; PET '
+                            "cross-calibration factor applied to the SUV: "
+                            + ", ".join(f"{route.upper()} {_num(f, 4)}" for route, f in factors) + ".</p>")
+    return ("<h2>Uptake: intra-arterial versus intravenous 68Ga PET</h2>" + chart + table + _mean_ratios(uptake)
+            + ratio_html + _reference_regions(uptake) + calibration_html
             + _warnings(voi_warnings + list(uptake.get("warnings", []))))
+
+
+def _predicted_section(comparison: dict) -> str:
+    """Predicted (IV dose x 68Ga ratio) against delivered intra-arterial dose, organ doses of both routes,
+    tumour-to-kidney and tumour-to-marrow ratios."""
+    rows = []
+    for e in comparison.get("lesions", []):
+        interval = ("&ndash;" if e.get("predicted_ia_dose_ci_low_gy") is None else
+                    f"{_num(e['predicted_ia_dose_ci_low_gy'])} &ndash; {_num(e['predicted_ia_dose_ci_high_gy'])}")
+        rows.append([escape(e["name"]), _num(e.get("iv_dose_gy")), _num(e.get("enhancement_ratio")),
+                     _num(e.get("predicted_ia_dose_gy")), interval, _num(e.get("delivered_ia_dose_gy")),
+                     _num(e.get("delivered_to_predicted_ratio")), _num(e.get("ia_to_iv_dose_ratio"))])
+    lesion_table = _table(["lesion", "IV dose (Gy)", "68Ga ratio", "predicted IA dose (Gy)", "interval (Gy)",
+                           "delivered IA dose (Gy)", "delivered / predicted", "IA / IV dose"], rows)
+    organ_rows = [[escape(o["name"]), _num(o.get("iv_dose_gy")), _num(o.get("ia_dose_gy")),
+                   _num(o.get("ia_to_iv_dose_ratio"))] for o in comparison.get("organs", [])]
+    organ_table = _table(["organ", "IV dose (Gy)", "IA dose (Gy)", "IA / IV"], organ_rows) if organ_rows else ""
+    ratio_rows = []
+    for kind, label in (("tumour_to_kidney", "tumour-to-kidney"), ("tumour_to_marrow", "tumour-to-marrow")):
+        iv = (comparison.get("dose_ratios", {}).get("iv") or {}).get(kind) or {}
+        ia = (comparison.get("dose_ratios", {}).get("ia") or {}).get(kind) or {}
+        ratio_rows.append([escape(label), _num(iv.get("target_lesions_mean_ratio")),
+                           _num(ia.get("target_lesions_mean_ratio"))])
+    ratio_table = _table(["dose ratio (mean target-lesion dose / organ dose)", "intravenous", "intra-arterial"],
+                         ratio_rows)
+    reference = comparison.get("iv_reference") or {}
+    note = (f'<p class="meta">{escape(str(comparison.get("definition", "")))}. IV dose: '
+            f'{escape(str(reference.get("definition", "")))} (cycles {escape(", ".join(reference.get("cycles", [])))}). '
+            f'Delivered dose: {escape(str(comparison.get("dose_quantity", "")))}.</p>')
+    return ("<h2>Predicted versus delivered: the intra-arterial gain</h2>" + lesion_table + organ_table
+            + ratio_table + note + _warnings(comparison.get("warnings", [])))
 
 
 def _tac_chart(vois: list[dict], fitted: dict | None, title: str) -> str:
@@ -149,6 +270,15 @@ def _tac_chart(vois: list[dict], fitted: dict | None, title: str) -> str:
                       width=490)
 
 
+def _method_caption(vois: list[dict]) -> str:
+    """Each distinct ``absorbed_dose_method`` sentence once, with the VOIs it applies to."""
+    methods: dict[str, list[str]] = {}
+    for v in vois:
+        if v.get("absorbed_dose_method"):
+            methods.setdefault(v["absorbed_dose_method"], []).append(v.get("name", ""))
+    return " ".join(f"{escape(method)} ({escape(', '.join(names))})." for method, names in methods.items())
+
+
 def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -> str:
     vois = dosimetry.get("vois", [])
     lesions = [v for v in vois if v.get("role") in ("target_lesion", "extrahepatic_lesion")]
@@ -160,23 +290,31 @@ def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -
         charts.append(_tac_chart(organs, fitted, "Time-activity curves: organs (dashed: fit)"))
     if dvh:
         dvh_series = [Series(name, dose, volume, markers=False) for name, (dose, volume) in dvh.items()]
-        charts.append(line_chart(dvh_series, "Cumulative dose-volume histograms", "absorbed dose (Gy)",
-                                 "volume (%)", x_min=0.0, width=490))
+        charts.append(line_chart(dvh_series, "Cumulative dose-volume histograms of the absorbed dose map",
+                                 "absorbed dose (Gy)", "volume (%)", x_min=0.0, width=490))
+    corrected = any(v.get("ldm_voi_dose_uncorrected_gy") is not None for v in vois)
     rows = []
     for v in vois:
         model_dose = v.get("sphere_model_dose_gy", v.get("organ_s_value_dose_gy"))
-        rows.append([escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("mass_g"), 4),
-                     escape(str(v.get("model", ""))), _num(v.get("tia_mbqh"), 4), _num(v.get("tia_uncertainty_mbqh"), 2),
-                     _num(v.get("residence_time_h")), _num(v.get("mean_dose_gy")), _num(v.get("dose_uncertainty_gy"), 2),
-                     _num(v.get("mean_dose_gy_voi_ldm")), _num(model_dose),
-                     _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy"))])
-    table = _table(["VOI", "role", "mass (g)", "model", "TIA (MBq h)", "u(TIA) (MBq h)", "residence time (h)",
-                    "mean dose, dose map (Gy)", "u(dose) (Gy)", "dose from VOI TIA, LDM (Gy)",
-                    "sphere / organ S-value dose (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)"],
-                   rows, left_columns=2)
-    method = escape(str(dosimetry.get("method", "")))
-    note = (f'<p class="meta">Dose map by {method}; "dose from VOI TIA" is 0.08532 Gy g/(MBq h) x TIA / mass '
-            "(with the VOI's partial-volume correction when one was chosen).</p>")
+        row = [escape(v.get("name", "")), escape(v.get("role", "")), _num(v.get("absorbed_dose_gy")),
+               _num(v.get("absorbed_dose_uncertainty_gy"), 2), _num(v.get("mass_g"), 4), escape(str(v.get("model", ""))),
+               _num(v.get("tia_mbqh"), 4), _num(v.get("tia_uncertainty_mbqh"), 2), _num(v.get("residence_time_h")),
+               _num(v.get("d2_gy")), _num(v.get("d50_gy")), _num(v.get("d98_gy")), _num(v.get("bed_gy")),
+               _num(v.get("ldm_voi_dose_gy")), _num(model_dose)]
+        if corrected:
+            row.append(_num(v.get("ldm_voi_dose_uncorrected_gy")))
+        rows.append(row)
+    header = ["VOI", "role", "absorbed dose (Gy)", "u(absorbed dose) (Gy)", "mass (g)", "model", "TIA (MBq h)",
+              "u(TIA) (MBq h)", "residence time (h)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED (Gy)",
+              "secondary: LDM from VOI TIA (Gy)", "secondary: sphere / organ S-value dose (Gy)"]
+    if corrected:
+        header.append("secondary: LDM without partial-volume correction (Gy)")
+    table = _table(header, rows, left_columns=2)
+    note = ('<p class="meta">Absorbed dose (used by the limits, the BED, the DVHs and cohort.csv): '
+            f"{_method_caption(vois)} D2, D50, D98 and the DVHs come from the same dose map. Secondary columns: "
+            "LDM from VOI TIA = 0.08532 Gy g/(MBq h) x TIA / mass; sphere model (lesions) and OpenDose organ "
+            "S-values (liver, spleen, kidneys)" + ("; the same LDM without the partial-volume correction" if corrected
+                                                    else "") + ".</p>")
     parts = ["<h2>Dosimetry: intra-arterial 177Lu cycle</h2>", f'<div class="charts">{"".join(charts)}</div>',
              table, note]
     voi_warnings = [f"{v.get('name')}: {w}" for v in vois for w in v.get("warnings", [])]
@@ -209,7 +347,8 @@ def _provenance(uptake: dict | None, dosimetry: dict | None, deidentify: bool) -
 
 def render_report(uptake: dict | None = None, dosimetry: dict | None = None, patient: dict | None = None,
                   deidentify: bool = False, dvh: dict | None = None, fitted_curves: dict | None = None,
-                  generated: datetime | None = None) -> str:
+                  generated: datetime | None = None, predicted_vs_delivered: dict | None = None,
+                  site: dict | None = None) -> str:
     """The whole report as one HTML string.
 
     ``uptake`` and ``dosimetry`` are the dictionaries written to uptake.json and dosimetry.json;
@@ -224,12 +363,15 @@ def render_report(uptake: dict | None = None, dosimetry: dict | None = None, pat
         who = " &middot; ".join(escape(str(patient[k])) for k in ("name", "id") if patient.get(k)) or "patient not named"
     body = ["<h1>Intra-arterial versus intravenous PRRT: patient report</h1>",
             f'<p class="meta">{who} &middot; generated {escape(generated.strftime("%Y-%m-%d %H:%M"))} '
-            f"&middot; IAHepaticPRRT {escape(__version__)}</p>",
+            f"&middot; IAHepaticPRRT {escape(__version__)}"
+            + (f" &middot; site {escape(str(site['name']))}" if site and site.get("name") else "") + "</p>",
             _summary(uptake, dosimetry)]
     if uptake:
         body.append(_uptake_section(uptake, deidentify))
     if dosimetry:
         body.append(_dosimetry_section(dosimetry, dvh, fitted_curves))
+    if predicted_vs_delivered:
+        body.append(_predicted_section(predicted_vs_delivered))
     body.append(_provenance(uptake, dosimetry, deidentify))
     body.append('<div class="signoff"><b>Review and sign-off</b><br><br>Physician: <span>&nbsp;</span> '
                 'Medical physicist: <span>&nbsp;</span><br><br>Date: <span>&nbsp;</span> Signature: <span>&nbsp;</span>'

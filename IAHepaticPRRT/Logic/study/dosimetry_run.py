@@ -40,11 +40,12 @@ def load_time_points(sources, options: DosimetryOptions) -> list[SpectTimePoint]
     return points
 
 
-def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, options: DosimetryOptions,
-                      cts: list | None = None, times_h: list | None = None, inputs: dict | None = None,
-                      ct_identities: list[tuple[str, dict]] = ()) -> DosimetryResult:
-    """The whole cycle's dosimetry from time points already read: check, time, align, compute, and
-    check that no VOI holds more activity than was administered."""
+def align_time_points(points: list[SpectTimePoint], options: DosimetryOptions, cts: list | None = None,
+                      times_h: list | None = None,
+                      ct_identities: list[tuple[str, dict]] = ()) -> tuple[AlignedTimePoints, list[str]]:
+    """Check the time points (one patient, a therapy's activity, no more activity than administered),
+    time them since administration and align them on the reference one (registration); returns them
+    with the warnings of these stages."""
     check_time_points(points, options, cts)
     warnings: list[str] = []
     for point in points:
@@ -62,7 +63,17 @@ def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, 
     warnings.extend(registration_warnings)
     aligned = AlignedTimePoints(points, times, arrays, points[options.reference_index].volume.grid, time_records,
                                 registration_records, cts[options.reference_index] if cts is not None else None)
-    warning = placement_warning(hot_voi_offsets_mm(arrays[options.reference_index], aligned.grid, segmentation),
+    return aligned, warnings
+
+
+def compute_dosimetry(points: list[SpectTimePoint], segmentation: Segmentation, options: DosimetryOptions,
+                      cts: list | None = None, times_h: list | None = None, inputs: dict | None = None,
+                      ct_identities: list[tuple[str, dict]] = ()) -> DosimetryResult:
+    """The whole cycle's dosimetry from time points already read: check, time, align, compute, and
+    check that no VOI holds more activity than was administered."""
+    aligned, warnings = align_time_points(points, options, cts, times_h, ct_identities)
+    warning = placement_warning(hot_voi_offsets_mm(aligned.arrays_bqml[options.reference_index], aligned.grid,
+                                                   segmentation),
                                 f"the reference SPECT ({points[options.reference_index].source})",
                                 segmentation.source or "the segmentation")
     if warning:
@@ -108,7 +119,9 @@ def run_dosimetry(spect_sources: list, segmentation_path, options: DosimetryOpti
         segmentation = segmentation_path
         segmentation_path = segmentation.source or "segmentation"
     else:
-        segmentation = read_segmentation(segmentation_path, labels_csv)
+        # The reference time point is the image an RTSTRUCT is rasterised for (and whose Frame of
+        # Reference an RTSTRUCT or SEG must share).
+        segmentation = read_segmentation(segmentation_path, labels_csv, points[options.reference_index].volume)
     inputs = {"spect": [str(s) for s in spect_sources], "ct": [str(c) for c in ct_sources or []],
               "segmentation": str(segmentation_path), "labels": str(labels_csv) if labels_csv else None}
     return compute_dosimetry(points, segmentation, options, cts, inputs=inputs, ct_identities=ct_identities)

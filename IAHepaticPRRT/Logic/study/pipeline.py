@@ -6,12 +6,16 @@ patient leaves no half-written folder of results. Outputs in OUT_DIR:
 - ``uptake/uptake.json``, ``uptake/uptake.csv`` (when the manifest has "uptake");
 - ``dosimetry/dosimetry.json``, ``dosimetry/dose.nrrd``, ``dosimetry/dvh.csv`` (with "dosimetry");
 - ``results.json``: patient ID, both result dictionaries, output paths, the manifest, the version;
-- ``report.html``: the self-contained patient report.
+- ``report.html``: the self-contained patient report;
+- with ``dicom_out`` (or ``"report": {"dicom": true}`` in the manifest, into ``OUT_DIR/dicom``): RT
+  Dose, SEG and a TID 1500 SR (:mod:`iahepaticprrt.study.dicom_export`), built before anything
+  is written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 import os
 import urllib.parse
 from pathlib import Path
@@ -53,7 +57,10 @@ def summary_of(results: dict) -> dict:
     return {
         "patient_id": results["patient_id"],
         "mean_enhancement_ratio": uptake.get("mean_enhancement_ratio"),
+        "mean_enhancement_ratio_ci": [uptake.get("mean_enhancement_ratio_ci_low"),
+                                      uptake.get("mean_enhancement_ratio_ci_high")],
         "eligible": uptake.get("eligible"),
+        "borderline": uptake.get("borderline"),
         "cumulative_doses_gy": {key: item.get("cumulative") for key, item in limits.items()},
         "limits_exceeded": sorted(key for key, item in limits.items() if item.get("exceeded")),
         "outputs": results["outputs"],
@@ -65,8 +72,21 @@ def _uptake(manifest: Manifest):
     from ..uptake.suv import SuvOverrides
 
     spec = manifest.data["uptake"]
-    parameters = UptakeParameters(metric=spec.get("metric", "suv_max"), threshold=spec.get("threshold", 3.0),
-                                  suv_type=spec.get("suv_type", "bw"))
+    site = manifest.data.get("site") or {}
+    site_factor = site.get("pet_cross_calibration_factor", 1.0)
+    source = None
+    if site:
+        source = f"site '{site['name']}' phantom QC" + (f" of {site['qc_date']}" if site.get("qc_date") else "") + (
+            f" ({site['qc_reference']})" if site.get("qc_reference") else "")
+    optional = {key: spec[key] for key in ("pet_fwhm_mm", "healthy_liver_margin_mm", "noise_model",
+                                            "replicates_per_level") if key in spec}
+    parameters = UptakeParameters(
+        metric=spec.get("metric", "suv_max"), threshold=spec.get("threshold", 3.0), suv_type=spec.get("suv_type", "bw"),
+        ia_reference_centre_lps_mm=_point(spec["ia"].get("reference_sphere_centre_lps_mm")),
+        iv_reference_centre_lps_mm=_point(spec["iv"].get("reference_sphere_centre_lps_mm")),
+        site=site.get("name"), cross_calibration_source=source,
+        ia_cross_calibration_factor=spec["ia"].get("pet_cross_calibration_factor", site_factor),
+        iv_cross_calibration_factor=spec["iv"].get("pet_cross_calibration_factor", site_factor), **optional)
     routes = ("ia", "iv")
     override_keys = ("weight_kg", "height_cm", "sex", "injected_mbq", "residual_mbq", "injection_time")
     return run_uptake(
@@ -78,6 +98,10 @@ def _uptake(manifest: Manifest):
                                    accept=frozenset(manifest.data.get("accept", ()))) for r in routes},
         series_uids={r: spec[r].get("series_uid") for r in routes},
         mapping_path=spec.get("mapping"))
+
+
+def _point(value):
+    return None if value is None else tuple(float(v) for v in value)
 
 
 def _dosimetry(manifest: Manifest):
@@ -120,8 +144,25 @@ def _previous_cycles(cycles):
         return None
     from ..dosimetry.limits import FIELDS
 
-    return [{"cycle": c.get("cycle", number), **{key: c.get(key) for key in FIELDS}}
+    return [{"cycle": c.get("cycle", number), **{key: c.get(key) for key in FIELDS}, **_totals_from_voi_doses(c)}
             for number, c in enumerate(cycles, start=1)]
+
+
+def _totals_from_voi_doses(cycle: dict) -> dict:
+    """A cycle's kidney and marrow doses for the limits, from its per-VOI doses when it does not give them
+    itself (kidney: "Kidneys", else the higher of left and right, as for this cycle)."""
+    doses = {" ".join(k.lower().replace("_", " ").split()): v for k, v in (cycle.get("voi_doses_gy") or {}).items()}
+    out = {}
+    if cycle.get("kidney_dose_gy") is None:
+        kidneys = doses.get("kidneys")
+        if kidneys is None:
+            sides = [doses[k] for k in ("left kidney", "right kidney") if k in doses]
+            kidneys = max(sides) if sides else None
+        if kidneys is not None:
+            out["kidney_dose_gy"] = kidneys
+    if cycle.get("bone_marrow_dose_gy") is None and doses.get("bone marrow") is not None:
+        out["bone_marrow_dose_gy"] = doses["bone marrow"]
+    return out
 
 
 def _fitted_curves(result) -> dict:
@@ -144,33 +185,62 @@ def _dvh_percent(result) -> dict:
             for name, (levels, fractions) in result.dvh.items()}
 
 
+def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result) -> dict:
+    from .dicom_export import build_dicom_results
+
+    uptake = dosimetry = None
+    if uptake_result is not None:
+        spec = manifest.data["uptake"]
+        uptake = {"result": uptake_result, "suv": suv,
+                  "segmentations": {r: spec[r]["segmentation"] for r in ("ia", "iv")},
+                  "labels": {r: spec[r].get("labels") for r in ("ia", "iv")}, "mapping": spec.get("mapping")}
+    if dosimetry_result is not None:
+        spec = manifest.data["dosimetry"]
+        dosimetry = {"result": dosimetry_result, "spect": [p["spect"] for p in spec["time_points"]],
+                     "reference_index": 0, "segmentation": spec["segmentation"], "labels": spec.get("labels")}
+    return build_dicom_results(manifest.patient_id, uptake, dosimetry)
+
+
 def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
-                generated: dt.datetime | None = None, progress=None) -> dict:
+                generated: dt.datetime | None = None, progress=None, dicom_out=None) -> dict:
     """Run one patient's manifest into ``output``; return the content of results.json.
 
     ``progress(fraction, message)`` is called between steps (it may raise to cancel)."""
     progress = progress or (lambda fraction, message: None)
     check_output_folder(output)
     manifest = read_manifest(manifest_path)
-    uptake_result = dosimetry_result = None
+    report_settings = manifest.data.get("report", {})
+    if dicom_out is None and report_settings.get("dicom", False):
+        dicom_out = Path(output) / "dicom"
+    uptake_result = dosimetry_result = suv = None
     if "uptake" in manifest.data:
         progress(0.0, "uptake: SUV and VOI statistics of both PET scans")
-        uptake_result, _ = _uptake(manifest)
+        uptake_result, suv = _uptake(manifest)
     if "dosimetry" in manifest.data:
         progress(0.3, "dosimetry: time points, registration, kinetics, dose")
         dosimetry_result = _dosimetry(manifest)
+    dicom_objects = None
+    if dicom_out is not None:
+        progress(0.85, "DICOM results: RT Dose, SEG, SR")
+        dicom_objects = _dicom_objects(manifest, uptake_result, suv, dosimetry_result)
     progress(0.9, "writing the results and the report")
-    report_settings = manifest.data.get("report", {})
+    from .predicted_delivered import predicted_versus_delivered
+
+    comparison = predicted_versus_delivered(uptake_result, dosimetry_result.report if dosimetry_result else None,
+                                            (manifest.data.get("dosimetry") or {}).get("previous_cycles"))
     results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),
                                     report_settings.get("deidentify", False), manifest.patient_id,
-                                    str(manifest.path), generated)
+                                    str(manifest.path), generated, dicom_objects, dicom_out, comparison,
+                                    manifest.data.get("site"))
     progress(1.0, "done")
     return results
 
 
 def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None, dosimetry_result,
                           patient: dict | None = None, deidentify: bool = False, patient_id: str = "",
-                          manifest: str | None = None, generated: dt.datetime | None = None) -> dict:
+                          manifest: str | None = None, generated: dt.datetime | None = None,
+                          dicom_objects: dict | None = None, dicom_out=None,
+                          predicted_vs_delivered: dict | None = None, site: dict | None = None) -> dict:
     """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the report and
     results.json into ``output``; return the content of results.json. The report is rendered before
     anything is written."""
@@ -181,14 +251,17 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
         uptake_result, dosimetry_result.report if dosimetry_result else None, patient, deidentify=deidentify,
         dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
         fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
-        generated=generated)
-    with output_folder(output):
-        return _write_patient_files(Path(output), uptake_result, dosimetry_result, html, patient, patient_id,
-                                    manifest)
+        generated=generated, predicted_vs_delivered=predicted_vs_delivered, site=site)
+    output = Path(output)
+    dicom_elsewhere = bool(dicom_objects) and not Path(dicom_out).resolve().is_relative_to(output.resolve())
+    with output_folder(output), (output_folder(dicom_out, "--dicom-out") if dicom_elsewhere else nullcontext()):
+        return _write_patient_files(output, uptake_result, dosimetry_result, html, patient, patient_id, manifest,
+                                    dicom_objects, dicom_out, predicted_vs_delivered, site)
 
 
 def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: str, patient: dict, patient_id: str,
-                         manifest: str | None) -> dict:
+                         manifest: str | None, dicom_objects: dict | None, dicom_out, predicted_vs_delivered: dict | None,
+                         site: dict | None) -> dict:
     outputs = {}
     if uptake_result is not None:
         from ..uptake.comparison import write_outputs as write_uptake
@@ -198,6 +271,10 @@ def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: st
         from ..dosimetry.cycle import write_outputs as write_dosimetry
 
         outputs["dosimetry"] = write_dosimetry(dosimetry_result, output / "dosimetry")
+    if dicom_objects:
+        from .dicom_export import write_dicom_results
+
+        outputs["dicom"] = write_dicom_results(dicom_out, dicom_objects)
     with atomic_path(output / "report.html") as tmp:
         tmp.write_text(html, encoding="utf-8")
     outputs["report"] = str(output / "report.html")
@@ -205,8 +282,10 @@ def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: st
         "patient_id": patient_id or patient.get("id") or "",
         "software_version": __version__,
         "manifest": manifest,
+        "site": site,
         "uptake": uptake_result,
         "dosimetry": dosimetry_result.report if dosimetry_result else None,
+        "predicted_vs_delivered": predicted_vs_delivered,
         "outputs": outputs,
     }
     write_json(output / "results.json", results)

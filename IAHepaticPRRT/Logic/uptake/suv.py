@@ -75,6 +75,10 @@ BQ_PER_MBQ = 1.0e6
 #: Private creators accepted for the vendor tags (a missing creator is accepted with a warning).
 PHILIPS_CREATOR = "philips pet private group"
 GE_CREATOR = "gems_petd_01"
+SIEMENS_CREATOR = "siemens med pt"
+#: A vendor's private SUV factor or decay reference that changes the SUV by more than this fraction
+#: against the vendor-neutral (QIBA) computation gets a warning (docs/physics.md section 2.13).
+VENDOR_DISAGREEMENT_LIMIT = 0.05
 
 SUPPORTED_UNITS = ("BQML", "GML", "CM2ML", "CNTS")
 DECAY_CORRECTIONS = ("START", "ADMIN", "NONE")
@@ -91,7 +95,7 @@ class SuvOverrides:
     residual_mbq: float | None = None
     injection_time: str | _dt.datetime | None = None
     half_life_s: float | None = None
-    #: Plausibility checks the user accepts by name (docs/physics.md section 20; sanity.CHECKS).
+    #: Plausibility checks the user accepts by name (docs/physics.md section 21; sanity.CHECKS).
     accept: frozenset = frozenset()
 
     def any_timing(self) -> bool:
@@ -594,6 +598,71 @@ def _image_kind(series: DicomSeries, warnings: list) -> tuple[str, str | None, n
                      "Units (0054,1001)")
 
 
+# ---- vendor cross-checks (docs/physics.md section 2.13) ----------------------------------------
+def _vendor_cross_checks(series: DicomSeries, kind: str, image_unit: str, scale: np.ndarray, warnings: list) -> list:
+    """Compare vendors' private SUV factor and decay reference with the vendor-neutral computation
+    from the same header (no user overrides: like is compared with like). Returns the records;
+    appends a warning for each disagreement above ``VENDOR_DISAGREEMENT_LIMIT``."""
+    records = []
+    notes: list[str] = []  # creator notes of the private reads; not user warnings here
+    philips = [_private_float(ds, 0x7053, 0x1000, PHILIPS_CREATOR, notes, path, "Philips SUV factor (7053,1000)")
+               for ds, path in zip(series.datasets, series.files)]
+    siemens_text = _private_value(series.first, 0x0071, 0x1022, SIEMENS_CREATOR, notes, series.files[0],
+                                  "Siemens decay correction date-time (0071,1022)")
+    philips_present = all(f is not None and f > 0 for f in philips)
+    if not philips_present and not siemens_text:
+        return records
+    try:
+        timing = _timing(series, SuvOverrides(), [], "vendor cross-check")
+        n_bw, _ = normaliser("bw", _header_patient(series.first, series.files[0], []), str(series.files[0]))
+    except InputError as exc:
+        records.append({"check": "vendor private fields", "result": f"not compared: {exc.message}"})
+        return records
+    if philips_present:
+        if kind == "activity":
+            per_value = scale * timing.frame_factors * n_bw / timing.reference_activity_bq
+        else:  # CNTS with (7053,1000): compare with (7053,1009) when the scanner wrote both
+            bqml = [_private_float(ds, 0x7053, 0x1009, PHILIPS_CREATOR, notes, path,
+                                   "Philips activity concentration factor (7053,1009)")
+                    for ds, path in zip(series.datasets, series.files)]
+            per_value = None
+            if all(b is not None and b > 0 for b in bqml):
+                per_value = np.array(bqml) * timing.frame_factors * n_bw / timing.reference_activity_bq
+        if per_value is not None:
+            ratio = np.array(philips, dtype=float) / per_value
+            worst = int(np.argmax(np.abs(ratio - 1.0)))
+            difference = float(ratio[worst] - 1.0)
+            record = {"check": "Philips SUV factor (7053,1000) against the QIBA SUVbw factor",
+                      "vendor_factor": float(philips[worst]), "qiba_factor": float(per_value[worst]),
+                      "factor_unit": f"g/mL per {image_unit}" if kind == "activity" else "g/mL per CNTS",
+                      "difference_percent": 100.0 * difference, "slice": worst + 1,
+                      "file": str(series.files[worst])}
+            records.append(record)
+            if abs(difference) > VENDOR_DISAGREEMENT_LIMIT:
+                warnings.append(
+                    f"the Philips SUV factor (7053,1000) {philips[worst]:.6g} disagrees with the QIBA SUVbw factor "
+                    f"{per_value[worst]:.6g} from the same header by {100 * difference:+.1f} % (slice {worst + 1}, "
+                    f"{series.files[worst].name}); the QIBA value is used: check the dose, times and weight")
+    if siemens_text and timing.decay_correction == "START" and timing.half_life_s:
+        try:
+            siemens = dicom_time.parse_dt(siemens_text, series.files[0],
+                                          "Siemens decay correction date-time (0071,1022)", None, [])
+        except InputError:
+            siemens = None
+        if siemens is not None and timing.reference is not None:
+            delay_s = (siemens - timing.reference).total_seconds()
+            difference = math.exp(-math.log(2.0) * delay_s / timing.half_life_s) - 1.0
+            records.append({"check": "Siemens decay reference (0071,1022) against the reference time used",
+                            "vendor_datetime": siemens.isoformat(), "reference_time": timing.reference.isoformat(),
+                            "difference_s": delay_s, "difference_percent": 100.0 * difference})
+            if abs(difference) > VENDOR_DISAGREEMENT_LIMIT:
+                warnings.append(
+                    f"the Siemens decay reference (0071,1022) {siemens.isoformat()} is {delay_s:+.0f} s from the "
+                    f"reference time used ({timing.reference.isoformat()}, {timing.reference_source}): the SUV would "
+                    f"differ by {100 * difference:+.1f} %; the QIBA reference time is used")
+    return records
+
+
 # ---- the SUV ---------------------------------------------------------------------------------
 def _needs(suv_type: str, patient: Patient) -> tuple:
     """The patient measures a normaliser depends on (to decide whether two patients give the same)."""
@@ -609,13 +678,14 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
     """Convert a PET series (as read by :func:`read_series`) to SUV of ``suv_type``."""
     overrides = overrides or SuvOverrides()
     suv_type = parse_suv_type(suv_type)
-    warnings: list[str] = []
+    warnings: list[str] = list(getattr(series, "warnings", []))  # slice positions, files without file meta
     source = series.files[0]
     first = series.first
     modality = dicom_time._text(first.get("Modality")).upper()
     if modality != "PT":
         raise InputError(f"not a PET series (Modality '{modality}'): SUV needs a PT series", source, "Modality (0008,0060)")
     kind, image_type, scale, image_unit = _image_kind(series, warnings)
+    vendor_checks = _vendor_cross_checks(series, kind, image_unit, scale, warnings)
     intercepts = [float(ds.get("RescaleIntercept", 0) or 0) for ds in series.datasets]
     if any(i != 0 for i in intercepts):
         warnings.append(f"RescaleIntercept (0028,1052) is not 0 in {sum(i != 0 for i in intercepts)} slice(s) "
@@ -670,9 +740,8 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
                             "and half-life were not needed")
         factors = scale * ratio
         factor_unit = f"{UNIT_OF_TYPE[suv_type]} per {image_unit}"
-    suv = np.empty(series.volume.array.shape, dtype=np.float32)
-    for k, factor in enumerate(factors):  # slice by slice: no full-size float64 copy
-        suv[k] = series.volume.array[k].astype(np.float64) * factor
+    # Each file slice's own factor, applied before any regularisation of the slice positions.
+    suv = series.scaled(factors)
     uniform = bool(np.allclose(factors, factors[0], rtol=1e-12, atol=0.0))
     info = {
         "suv_type": suv_type,
@@ -716,6 +785,9 @@ def suv_from_series(series: DicomSeries, suv_type: str = "bw", overrides: SuvOve
         "manufacturer": dicom_time._text(first.get("Manufacturer")) or None,
         "source_folder": series.volume.metadata.get("source_folder"),
         "number_of_slices": len(series.datasets),
+        "pixel_decoders": series.volume.metadata.get("pixel_decoders"),
+        "vendor_cross_checks": vendor_checks,
+        "slice_positions": series.volume.metadata.get("slice_positions"),
         "software_version": __version__,
         "warnings": warnings,
     })
