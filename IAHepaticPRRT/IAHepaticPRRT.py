@@ -17,6 +17,7 @@ import typing
 import unittest
 from typing import Annotated
 
+import ctk  # noqa: F401 - named in annotations that tools/slicer_api_check.py reads
 import qt
 
 import slicer
