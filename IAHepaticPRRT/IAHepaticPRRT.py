@@ -429,8 +429,8 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         def action():
             report = self.logic.export_report(
-                p.outputFolder, self.uptakeNodes.result if self.uptakeNodes else None, self.dosimetryResult,
-                {"id": p.patientId, "name": p.patientName}, p.deidentify)
+                p.outputFolder, None, self.dosimetryResult, {"id": p.patientId, "name": p.patientName}, p.deidentify,
+                uptake_nodes=self.uptakeNodes)
             self.ui.reportStatusLabel.text = f"Report written: {report}"
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(report)))
 

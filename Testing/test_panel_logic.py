@@ -121,6 +121,23 @@ def test_time_points_in_acquisition_order_whatever_the_order_of_the_nodes(module
     assert [tp["ct_pairing"] for tp in recorded["time_points"]] == ["FrameOfReferenceUID"] * 4
 
 
+def test_the_panels_report_shows_the_lesions_and_the_dose_map(module_logic, study, patient, tmp_path):
+    """Export report from the panel: the same report as ``iahprrt run``, images included."""
+    uptake = module_logic.compare_uptake(patient / "ia_day0" / "pet", patient / "iv_day3" / "pet",
+                                         study.ia_segmentation, study.iv_segmentation)
+    inputs = module_logic.dosimetry_inputs(study.spect, study.ct)
+    options = DosimetryOptions(administered_mbq=7400.0, residual_mbq=96.0, method="ldm", model="mono-exp",
+                               administration_datetime=inputs.administration_datetime)
+    result, _ = module_logic.run_dosimetry(inputs.spect_sources, study.dosimetry_segmentation, options,
+                                           ct_sources=inputs.ct_sources, dosimetry_inputs=inputs)
+    report = module_logic.export_report(tmp_path / "out", None, result, {"id": "P1"}, uptake_nodes=uptake)
+    html = report.read_text(encoding="utf-8")
+    # The synthetic patient's 5 target lesions on both PETs (the first again in the summary), 2 MIPs,
+    # the dose at the 5 lesions' levels and the kidneys' (docs/phantom.md: 5 liver lesions).
+    assert html.count("<img ") == 5 * 2 + 2 + 2 + 6
+    assert "Absorbed dose over the CT" in html and "reference CT (HU window" in html
+
+
 def test_administration_time_set_by_the_user_wins_and_a_difference_is_reported(module_logic, study):
     later = ADMINISTRATION + dt.timedelta(hours=2)
     inputs = module_logic.dosimetry_inputs(study.spect[::-1], administration_datetime=later)

@@ -395,17 +395,25 @@ class ModuleLogic:
 
     # ---- report ------------------------------------------------------------------------------
     def export_report(self, output_folder, uptake_result: dict | None = None, dosimetry_result=None,
-                      patient: dict | None = None, deidentify: bool = False) -> Path:
+                      patient: dict | None = None, deidentify: bool = False, uptake_nodes=None) -> Path:
         """Write the HTML report, uptake and dosimetry JSON/CSV, the dose map and results.json; return
         the report's path. An unset folder (empty, or ``.``, what an untouched path parameter holds) is
-        refused: the outputs never land in Slicer's working directory."""
+        refused: the outputs never land in Slicer's working directory. With ``uptake_nodes`` (what
+        :meth:`compare_uptake` returned) the report shows the lesions' PET images too."""
+        from ..report.patient_images import patient_images
         from ..study.pipeline import write_patient_outputs
+
+        if uptake_nodes is not None and uptake_result is None:
+            uptake_result = uptake_nodes.result
 
         if uptake_result is None and dosimetry_result is None:
             raise InputError("nothing to report: compute the uptake comparison or the dosimetry first", "report")
         if output_folder is None or str(output_folder).strip() in ("", ".") or Path(output_folder) == Path("."):
             raise InputError("choose an output folder", "report", "output folder")
-        results = write_patient_outputs(output_folder, uptake_result, dosimetry_result, patient or {}, deidentify)
+        images = patient_images(uptake_result, getattr(uptake_nodes, "suv", None),
+                                getattr(uptake_nodes, "regions", None), dosimetry_result)
+        results = write_patient_outputs(output_folder, uptake_result, dosimetry_result, patient or {}, deidentify,
+                                        images=images)
         return Path(results["outputs"]["report"])
 
     # ---- VOI helpers -------------------------------------------------------------------------

@@ -27,6 +27,8 @@ class UptakeNodes:
     table_node: object
     chart_node: object
     suv_volume_nodes: dict = field(default_factory=dict)
+    suv: dict = field(default_factory=dict)          # route -> SuvResult (the report's images)
+    regions: dict = field(default_factory=dict)      # route -> Segmentation the statistics were measured on
 
 
 def _column_unit(unit: str, suv_unit: str) -> str:
@@ -105,4 +107,9 @@ def compare_uptake_in_scene(scene, ia_pet_folder, iv_pet_folder, ia_segmentation
                 scene, suv[route].volume, f"{route.upper()} PET {suv[route].info['suv_unit']}")
     table = uptake_table_node(scene, result)
     chart = uptake_chart_node(scene, result)
-    return UptakeNodes(result, table, chart, volume_nodes)
+    from ..imaging.voi_roles import apply_mapping
+    from ..uptake.comparison import measured_regions
+
+    regions = {route: measured_regions(segmentations[route], apply_mapping(segmentations[route].names, mapping),
+                                       parameters, route)[0] for route in ROUTES}
+    return UptakeNodes(result, table, chart, volume_nodes, suv, regions)
