@@ -56,7 +56,8 @@ def test_report_states_the_verdict_and_numbers(run_output):
     html = (run_output / "report.html").read_text()
     ratio = results["uptake"]["mean_enhancement_ratio"]
     assert f"Eligible for the intra-arterial 177Lu cycle: mean enhancement ratio {ratio:.3g}" in html
-    assert "Synthetic^Patient" in html and results["patient_id"] in html
+    # The DICOM name Synthetic^Patient shown as a person's name, family name first.
+    assert "Synthetic, Patient" in html and "Synthetic^Patient" not in html and results["patient_id"] in html
 
 
 def test_deidentified_report(patient, tmp_path):
@@ -136,7 +137,8 @@ def test_predicted_versus_delivered_in_results_and_report(site_run):
     scale = 7304.0 / 7400.0
     assert table["dose_quantity"] == "absorbed_dose_gy" and table["iv_reference"]["cycles"] == ["1", "2", "3", "4"]
     html = (site_run / "report.html").read_text()
-    section = html[html.index("<h2>Predicted versus delivered"):html.index("<h2>Provenance")]
+    start = html.index('<section id="predicted">')
+    section = html[start:html.index("</section>", start)]
     for entry in table["lesions"]:
         name = entry["name"]
         if name not in IV_CYCLE_DOSES:
