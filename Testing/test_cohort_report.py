@@ -27,7 +27,7 @@ import pytest
 from iahepaticprrt.cli import main
 from iahepaticprrt.report.cohort_plots import (ForestRow, StripGroup, format_number, forest_plot, log_ticks,
                                                scatter_log_log, strip_plot)
-from iahepaticprrt.report.cohort_report import _follow_up_section
+from iahepaticprrt.report.cohort_report import _clean_error, _follow_up_section
 
 import phantom_checks
 from test_batch import _manifest
@@ -323,6 +323,16 @@ def test_follow_up_section_renders_nothing_without_follow_up(cohort_run):
     with_follow_up = [dict(outcomes[0], results={**cohort_run["results"]["P1"], "followup": {"visits": []}})]
     html = _follow_up_section(summary, with_follow_up)
     assert 'id="follow-up"' in html and ">P1</a>" in html and "1 of 1" in html
+
+
+def test_a_deidentified_patients_error_keeps_file_names_only():
+    message = "error: /data/cohort/P7.json: uptake.ia.pet: /scans/Smith_John/ia pet/0005.dcm: PixelData: truncated"
+    # Inside the cohort folder: relative to it. Elsewhere: the whole path when not de-identified (it is how to find
+    # the file), its last component when the manifest asks for de-identification (a folder may carry the name).
+    assert _clean_error(message, "/data/cohort", deidentify=False) == \
+        "error: P7.json: uptake.ia.pet: /scans/Smith_John/ia pet/0005.dcm: PixelData: truncated"
+    assert _clean_error(message, "/data/cohort", deidentify=True) == \
+        "error: P7.json: uptake.ia.pet: 0005.dcm: PixelData: truncated"
 
 
 # ---- the plots on known inputs ------------------------------------------------------------------------
