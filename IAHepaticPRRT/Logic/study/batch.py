@@ -12,11 +12,15 @@ summary. Outputs (OUT_DIR):
   patients' mean ratios (Student-t and cluster-bootstrap intervals), the eligible patients
   (Clopper-Pearson), paired IA versus IV tests per VOI kind on per-patient means, the agreement of
   predicted and delivered lesion doses (Bland-Altman on log doses), absorbed doses per VOI, and the
-  same per site. ``tests`` lists every test with its unit of analysis and n.
+  same per site. ``tests`` lists every test with its unit of analysis and n; ``absorbed_dose_gy_per_role``
+  describes the per-VOI doses by VOI role (:data:`DOSE_ROLES`); ``outputs`` lists the three cohort files;
+- ``cohort_report.html``: the cohort report a trial physician reads (:mod:`iahepaticprrt.report.cohort_report`),
+  showing the numbers of cohort_summary.json and of the patients' results, linked to each patient's report.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -27,7 +31,8 @@ from pathlib import Path
 from ..errors import InputError
 import math
 
-from ..io.output_files import check_output_folder, output_folder, write_csv, write_json
+from ..imaging.voi_roles import role_of
+from ..io.output_files import atomic_path, check_output_folder, output_folder, write_csv, write_json
 
 from .cohort_statistics import (
     bland_altman_log,
@@ -98,13 +103,28 @@ def _run_one(manifest: str, output_root: str, folder_name: str) -> dict:
         return {"manifest": manifest, "status": "error", "error": f"{kind}: {exc}"}
 
 
+def patient_id_of(outcome: dict) -> str:
+    """A patient's ID in cohort.csv and the cohort report: its results' ID, else its manifest's file name."""
+    return (outcome.get("results") or {}).get("patient_id") or Path(outcome["manifest"]).stem
+
+
+def _deidentify_setting(manifest: str) -> bool:
+    """The manifest's ``report.deidentify``; True when the manifest cannot be read (its error then
+    names only the manifest, and the cohort report errs on the side of showing less)."""
+    try:
+        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+        return bool((data.get("report") or {}).get("deidentify", False))
+    except Exception:
+        return True
+
+
 def cohort_rows(outcomes: list[dict]) -> list[dict]:
     """Rows of cohort.csv from the per-patient outcomes."""
     rows = []
     for outcome in outcomes:
         base = {"manifest": outcome["manifest"], "status": outcome["status"], "error": outcome.get("error", "")}
         results = outcome.get("results") or {}
-        base["patient_id"] = results.get("patient_id") or Path(outcome["manifest"]).stem
+        base["patient_id"] = patient_id_of(outcome)
         if outcome["status"] != "ok":
             rows.append(base)
             continue
@@ -185,6 +205,45 @@ def _per_patient_kind_means(ok: list[dict]) -> dict[str, tuple[list, list]]:
             lists[0].append(sum(ia) / len(ia))
             lists[1].append(sum(iv) / len(iv))
     return by_kind
+
+
+#: VOI roles of the cohort's absorbed-dose description and the cohort report's dose plot: (key, label,
+#: organs), organs None for a lesion role (the results' ``role``), else the results' ``organ`` names.
+DOSE_ROLES = (
+    ("target_lesion", "Target lesions", None),
+    ("extrahepatic_lesion", "Extrahepatic lesions", None),
+    ("kidneys", "Kidneys", ("kidneys", "left_kidney", "right_kidney")),
+    ("liver", "Liver (whole)", ("liver",)),
+    ("healthy_liver", "Healthy liver", ("healthy_liver",)),
+    ("spleen", "Spleen", ("spleen",)),
+    ("bone_marrow", "Bone marrow", ("bone_marrow",)),
+)
+
+
+def dose_by_role(ok: list[dict]) -> dict[str, dict]:
+    """Per VOI role of :data:`DOSE_ROLES`, every VOI's absorbed dose: ``{"label", "points": [(patient id,
+    VOI name, absorbed_dose_gy)]}``, in the patients' order. A VOI's role and organ are those of its
+    results (from its name when the results do not say)."""
+    groups = {key: {"label": label, "points": []} for key, label, _ in DOSE_ROLES}
+    for o in ok:
+        for v in (o["results"].get("dosimetry") or {}).get("vois", []):
+            fallback = role_of(v.get("name", ""))
+            role, organ = v.get("role") or fallback.role, v.get("organ") or fallback.organ
+            for key, _, organs in DOSE_ROLES:
+                if (organs is None and role == key) or (organs is not None and role == "organ" and organ in organs):
+                    groups[key]["points"].append((patient_id_of(o), v.get("name"), v.get("absorbed_dose_gy")))
+                    break
+    return groups
+
+
+def _describe_roles(ok: list[dict]) -> dict[str, dict]:
+    described = {}
+    for key, group in dose_by_role(ok).items():
+        doses = [dose for _, _, dose in group["points"]]
+        described[key] = {"label": group["label"], "unit_of_analysis": "VOI (descriptive only: no test)",
+                          "n_patients": len({pid for pid, _, dose in group["points"] if dose is not None}),
+                          **describe(doses)}
+    return described
 
 
 def _endpoints(ok: list[dict], label: str) -> tuple[dict, list[dict]]:
@@ -271,6 +330,7 @@ def cohort_summary(outcomes: list[dict]) -> dict:
         "eligible_patients": overall["eligibility"]["count"],
         "predicted_vs_delivered": {"bland_altman_log_dose": bland_altman},
         "absorbed_dose_gy_per_voi": {name: describe(values) for name, values in doses.items()},
+        "absorbed_dose_gy_per_role": _describe_roles(ok),
         "by_site": by_site,
         "tests": tests,
     }
@@ -292,7 +352,8 @@ def _progress(done: int, total: int, label: str, stream=sys.stderr) -> None:
 
 def run_batch(cohort_dir: str | os.PathLike, output: str | os.PathLike, workers: int | None = None,
               progress: bool = True) -> dict:
-    """Run every manifest; write cohort.csv and cohort_summary.json; return the summary."""
+    """Run every manifest; write cohort.csv, cohort_summary.json and cohort_report.html (all three
+    prepared before any is written); return the summary."""
     manifests = [str(p) for p in find_manifests(cohort_dir)]
     output = check_output_folder(output)
     folders, refused = patient_folders(manifests)
@@ -313,8 +374,21 @@ def run_batch(cohort_dir: str | os.PathLike, output: str | os.PathLike, workers:
                     if progress:
                         _progress(len(outcomes), len(manifests), urllib.parse.unquote(futures[future]))
         outcomes.sort(key=lambda o: o["manifest"])
-        write_csv(output / "cohort.csv", cohort_rows(outcomes), COHORT_COLUMNS)
+        for o in outcomes:  # what the cohort report needs beyond the results: the folder it links to
+            o.update(patient_id=patient_id_of(o), folder=folders.get(o["manifest"]),
+                     deidentify=_deidentify_setting(o["manifest"]))
+        rows = cohort_rows(outcomes)
         summary = cohort_summary(outcomes)
         summary["elapsed_s"] = time.perf_counter() - started
+        summary["outputs"] = {"cohort_csv": str(output / "cohort.csv"),
+                              "cohort_summary_json": str(output / "cohort_summary.json"),
+                              "cohort_report_html": str(output / "cohort_report.html")}
+        from ..report.cohort_report import render_cohort_report
+
+        html = render_cohort_report(summary, outcomes, dose_by_role([o for o in outcomes if o["status"] == "ok"]),
+                                    cohort_dir=cohort_dir, output_dir=output, workers=workers)
+        write_csv(output / "cohort.csv", rows, COHORT_COLUMNS)
         write_json(output / "cohort_summary.json", summary)
+        with atomic_path(output / "cohort_report.html") as tmp:
+            tmp.write_text(html, encoding="utf-8")
     return summary
