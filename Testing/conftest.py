@@ -25,3 +25,14 @@ def module_logic(host, scene):
     from iahepaticprrt.mrml.module_logic import ModuleLogic
 
     return ModuleLogic(host)
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory):
+    """The demo exactly as the README's first command runs it (default size), once per session: its
+    output folder (``results/report.html``, ``results/results.json``, ``patient/truth.json``)."""
+    from iahepaticprrt.cli import main
+
+    folder = tmp_path_factory.mktemp("demo") / "demo-out"
+    assert main(["demo", "-o", str(folder), "--quiet"]) == 0
+    return folder

@@ -55,3 +55,28 @@ def test_a_forbidden_import_breaks_its_contract(tmp_path, module, statement, bro
     # The report names the offending import.
     importer = "iahepaticprrt." + module.removesuffix(".py").replace("/", ".")
     assert importer in result.stdout, result.stdout
+
+
+def test_the_core_imports_only_what_slicer_bundles():
+    """The README's promise: numpy, scipy, pydicom, SimpleITK and vtk (with Slicer's own ``slicer``
+    in the MRML layer); highdicom, the optional ``dicom`` extra, only where DICOM SEG and SR are written."""
+    import ast
+    import sys
+    from collections import defaultdict
+    from pathlib import Path
+
+    found = defaultdict(set)
+    logic = Path(__file__).resolve().parents[1] / "IAHepaticPRRT" / "Logic"
+    for path in logic.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] not in sys.stdlib_module_names:
+                    found[name.split(".")[0]].add(path.relative_to(logic).as_posix())
+    assert set(found) <= {"numpy", "scipy", "pydicom", "SimpleITK", "vtk", "slicer", "highdicom"}, dict(found)
+    assert found["highdicom"] <= {"io/dicom_results.py"}

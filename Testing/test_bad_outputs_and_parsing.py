@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import phantom_checks
+from cli_checks import error_lines
 import pytest
 
 from iahepaticprrt.cli import main
@@ -55,7 +56,8 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 def _one_clear_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
+    """The one error line on stderr (progress lines, ``[  1.2 s] stage``, may come before it)."""
+    lines = error_lines(err)
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]

@@ -13,6 +13,7 @@ import pytest
 from iahepaticprrt import known_answers
 from iahepaticprrt.cli import COMMANDS, main
 from iahepaticprrt.io.volume_files import read_volume
+from cli_checks import error_lines
 
 LAUNCHERS = {
     # The console script pip installed beside this interpreter (a venv's bin is not always on PATH).
@@ -45,5 +46,6 @@ def test_convert_keeps_geometry_and_values(tmp_path, capsys):
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "missing"), "-o", str(tmp_path / "x.nrrd")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "missing" in err and err.startswith("iahprrt convert: error:")
+    lines = error_lines(err)
+    assert len(lines) == 1 and "missing" in lines[0] and lines[0].startswith("iahprrt convert: error:")
     assert not (tmp_path / "x.nrrd").exists()

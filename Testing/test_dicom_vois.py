@@ -179,9 +179,17 @@ def test_rtstruct_and_seg_of_the_synthetic_patient_give_the_seg_nrrd_statistics(
     for name, reference in results["nrrd"].items():
         if reference["volume_ml"] < 5.0:
             continue
+        # The healthy liver and the reference sphere are derived (issue 14): the drawn liver minus the lesions
+        # dilated by 14 mm, and a 30 mm sphere, made on the segmentation's own voxel grid (the PET's 6 mm
+        # voxels for the RTSTRUCT, the CT's 4 mm for the .seg.nrrd), so their volumes depend on that grid
+        # by a few per cent; the drawn VOIs within 2 %.
+        tolerance = 0.05 if name in ("Healthy liver", "Liver reference sphere") else 0.02
         for label in ("rtstruct", "seg"):
             for key in ("suv_max", "suv_peak", "suv_mean", "volume_ml"):
-                assert results[label][name][key] == pytest.approx(reference[key], rel=0.02), (label, name, key)
+                if reference[key] is None:  # no SUVmax for a whole liver holding lesions (issue 14)
+                    assert results[label][name][key] is None, (label, name, key)
+                    continue
+                assert results[label][name][key] == pytest.approx(reference[key], rel=tolerance), (label, name, key)
         compared += 1
     assert compared >= 8  # lesions 1-3, extra-hepatic lesion, liver, healthy liver, kidneys, spleen, marrow, ...
 

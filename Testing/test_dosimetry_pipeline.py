@@ -22,6 +22,7 @@ from iahepaticprrt.io.segmentation_files import write_seg_nrrd
 from iahepaticprrt.io.volume_files import read_volume, write_volume
 
 import spect_builders as sb
+from cli_checks import error_lines
 
 ADMINISTERED_MBQ = 7400.0
 RESIDUAL_MBQ = 150.0
@@ -154,7 +155,8 @@ def _volume_args(paths, folder, out, extra=()):
 
 def _assert_refused(code, err, out_dir, *fragments):
     assert code == 2
-    assert len(err.strip().splitlines()) == 1 and err.startswith("iahprrt dosimetry: error:")
+    lines = error_lines(err)
+    assert len(lines) == 1 and lines[0].startswith("iahprrt dosimetry: error:")
     for fragment in fragments:
         assert fragment in err
     assert not (out_dir / "dosimetry.json").exists() and not (out_dir / "dose.nrrd").exists()

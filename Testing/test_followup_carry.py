@@ -1,6 +1,6 @@
 """Carrying baseline VOIs to a visit by registration (rigid, affine, B-spline) and finding the
 lesions again, through run_followup on volume files of the synthetic follow-up's anatomy: each
-lesion's volume within 5 % of the true sphere at 2 x 2 x 3 mm (docs/physics.md section 27.2)."""
+lesion's volume within 5 % of the true sphere at 2 x 2 x 3 mm (docs/physics.md section 28.2)."""
 
 from __future__ import annotations
 

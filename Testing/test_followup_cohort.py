@@ -3,10 +3,10 @@ followup_builders.py), through ``iahprrt batch``: each patient's RECIST response
 truth; the cohort's Kaplan-Meier estimate equals a product-limit computed here by hand at every
 event time, with the same median and 18-month rate; the logistic dose-response recovers the
 synthetic model's dose for 50 % response (25 Gy, phantom/followup.py D50_GY) within its reported
-interval. docs/physics.md sections 30 to 32.
+interval. docs/physics.md sections 31 to 33.
 
 The opt-in coverage study (IAHPRRT_LONG_TESTS=1) repeats the fit over 200 cohorts of truths and
-counts how often the 95 % interval holds 25 Gy (docs/physics.md section 32 states the result).
+counts how often the 95 % interval holds 25 Gy (docs/physics.md section 33 states the result).
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import datetime
 
-import numpy as np
 import pytest
 
 from followup_builders import STANDARD_DOSES_GY, START, write_cohort
 from iahepaticprrt.study.batch import run_batch
 
 SEEDS = range(1, 25)
-#: The synthetic model's dose for 50 % response (phantom/followup.py, docs/physics.md section 32).
+#: The synthetic model's dose for 50 % response (phantom/followup.py, docs/physics.md section 33).
 TRUE_D50_GY = 25.0
 
 

@@ -1,5 +1,5 @@
 """Lesion measurements (followup/measure.py) and carried-lesion refinement (followup/carry_over.py)
-against shapes whose answers are known (docs/physics.md section 27)."""
+against shapes whose answers are known (docs/physics.md section 28)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The follow-up in Slicer's scene (real MRML from slicer-core, no mocks): the module logic's
 follow-up gives the lesion-course and visit tables, the volume chart and one markups line per
-diameter, whose end points and length are the measured ones (docs/physics.md section 27)."""
+diameter, whose end points and length are the measured ones (docs/physics.md section 28)."""
 
 from __future__ import annotations
 

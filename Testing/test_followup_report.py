@@ -13,7 +13,6 @@ from iahepaticprrt.report.followup_sections import (
     cohort_followup_section,
     dose_response_chart,
     kaplan_meier_chart,
-    patient_followup_section,
 )
 from iahepaticprrt.report.patient_report import render_report
 from iahepaticprrt.study.followup_cohort import cohort_followup, lesion_rows

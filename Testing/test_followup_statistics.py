@@ -1,5 +1,5 @@
 """Progression-free survival, Kaplan-Meier and dose-response statistics against hand-computed values
-(docs/physics.md sections 30 and 31)."""
+(docs/physics.md sections 31 and 32)."""
 
 from __future__ import annotations
 

@@ -109,3 +109,41 @@ def test_citations_point_inside_the_repository():
     assert len(cited) > 30
     missing = sorted({(name, number) for name, number in cited if number not in sections})
     assert not missing, f"cited sections absent from docs/physics.md: {missing}"
+
+
+def test_every_top_level_python_file_of_the_module_folder_is_the_module_or_an_executable():
+    """Slicer registers every file of the module folder itself (not of its sub-folders:
+    qSlicerAbstractModuleFactoryManager::registerModules lists QDir::Files of the folder, Slicer
+    v5.12.3). Its scripted-module factory takes each .py file there for a module, unless the file's
+    first line starts with "#!" (qSlicerUtils::isCLIScriptedExecutable, which makes it a CLI
+    candidate instead): any other .py file there logs "Fail to instantiate module" at every start-up."""
+    module_dir = ROOT / "IAHepaticPRRT"
+    offenders = []
+    for path in sorted(module_dir.glob("*.py")):
+        first_line = path.read_text(encoding="utf-8-sig").splitlines()[0] if path.stat().st_size else ""
+        if path.name != "IAHepaticPRRT.py" and not first_line.startswith("#!"):
+            offenders.append(path.name)
+    assert not offenders, f"plain .py files Slicer would load as modules: {offenders}"
+    assert (module_dir / "Scripts" / "iahprrt.py").is_file()
+
+
+def test_the_entry_script_runs_the_command_line_from_its_sub_folder(tmp_path):
+    """The script Slicer runs with --python-script imports the package from the Logic folder one
+    level up (a copy of the module folder, so that the pip-installed package cannot stand in)."""
+    import shutil
+    import subprocess
+
+    copy = tmp_path / "IAHepaticPRRT"
+    shutil.copytree(ROOT / "IAHepaticPRRT" / "Scripts", copy / "Scripts")
+    shutil.copytree(ROOT / "IAHepaticPRRT" / "Logic", copy / "Logic", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import runpy, sys\n"
+            "sys.argv = ['iahprrt.py', '--', '--version']\n"
+            "try:\n"
+            f"    runpy.run_path({str(copy / 'Scripts' / 'iahprrt.py')!r}, run_name='__main__')\n"
+            "finally:\n"
+            "    print('PACKAGE', sys.modules['iahepaticprrt'].__file__)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    version = re.search(r'__version__ = "([^"]+)"', (ROOT / "IAHepaticPRRT" / "Logic" / "version.py").read_text())
+    assert f"iahprrt {version.group(1)}" in run.stdout
+    assert f"PACKAGE {copy / 'Logic' / '__init__.py'}" in run.stdout

@@ -51,6 +51,22 @@ def test_valid_manifest_resolves_paths(tmp_path, study):
     (lambda d: d["dosimetry"]["previous_cycles"][0].update(kidney_dose_gy=float("nan")),
      "dosimetry.previous_cycles[0].kidney_dose_gy", "finite number"),
     (lambda d: d.update(manifest_version=2), "manifest_version", "unsupported"),
+    # issue 14: site, cross-calibration, reference sphere, ratio intervals, IV-cycle VOI doses
+    (lambda d: d.update(site={"pet_cross_calibration_factor": 1.02}), "site.name", "missing required field"),
+    (lambda d: d.update(site={"name": "A", "pet_cross_calibration_factor": 0}), "site.pet_cross_calibration_factor",
+     "greater than 0"),
+    (lambda d: d["uptake"]["ia"].update(pet_cross_calibration_factor=-1.0), "uptake.ia.pet_cross_calibration_factor",
+     "greater than 0"),
+    (lambda d: d["uptake"]["iv"].update(reference_sphere_centre_lps_mm=[1, 2]),
+     "uptake.iv.reference_sphere_centre_lps_mm", "three finite numbers"),
+    (lambda d: d["uptake"].update(replicates_per_level=2.5), "uptake.replicates_per_level", "whole number"),
+    (lambda d: d["uptake"].update(noise_model="gaussian"), "uptake.noise_model", "not one of"),
+    (lambda d: d["dosimetry"]["previous_cycles"][0].update(voi_doses_gy={"Lesion 1": -2.0}),
+     "dosimetry.previous_cycles[0].voi_doses_gy.Lesion 1", "must not be negative"),
+    (lambda d: d["dosimetry"]["previous_cycles"][0].update(voi_doses_gy=[1.0]),
+     "dosimetry.previous_cycles[0].voi_doses_gy", "expected an object"),
+    (lambda d: d["dosimetry"]["previous_cycles"][0].update(route="arterial"), "dosimetry.previous_cycles[0].route",
+     "not one of"),
 ])
 def test_errors_name_file_and_field(tmp_path, study, edit, field, message):
     edit(study)
@@ -60,6 +76,19 @@ def test_errors_name_file_and_field(tmp_path, study, edit, field, message):
     assert info.value.field == field
     assert message in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_site_reference_centre_and_iv_cycle_doses_are_read(tmp_path, study):
+    study["site"] = {"name": "Centre B", "pet_cross_calibration_factor": 1.04, "qc_date": "2026-01-12"}
+    study["uptake"]["ia"]["reference_sphere_centre_lps_mm"] = [-40, 1.5, 36]
+    study["uptake"].update(pet_fwhm_mm=6.0, healthy_liver_margin_mm=10, replicates_per_level=0)
+    study["dosimetry"]["previous_cycles"][0].update(route="iv", administered_mbq=7400,
+                                                    voi_doses_gy={"Lesion 1": 12.5, "Left kidney": 3.1})
+    data = read_manifest(_write(tmp_path, study)).data
+    assert data["site"] == {"name": "Centre B", "pet_cross_calibration_factor": 1.04, "qc_date": "2026-01-12"}
+    assert data["uptake"]["ia"]["reference_sphere_centre_lps_mm"] == [-40.0, 1.5, 36.0]
+    assert data["uptake"]["replicates_per_level"] == 0
+    assert data["dosimetry"]["previous_cycles"][0]["voi_doses_gy"] == {"Lesion 1": 12.5, "Left kidney": 3.1}
 
 
 def test_not_json_and_nothing_to_do(tmp_path):

@@ -89,3 +89,56 @@ def test_bar_chart_of_two_routes(scene):
     assert series.GetName() == "intravenous"
     table = series.GetTableNode()
     assert adapter.rows_from_table_node(table)[1] == {"label": "Lesion 2", "x": 1.0, "y": 2.5}
+
+
+def _segment_with_own_origin(node, name: str, mask: np.ndarray, grid: Grid) -> None:
+    """A segment whose labelmap has its own image-to-world matrix (origin at its first voxel), as
+    segments read from different files are stored."""
+    import slicer
+    import vtk
+    from vtk.util import numpy_support
+
+    labelmap = slicer.vtkOrientedImageData()
+    labelmap.SetDimensions(*grid.size_ijk)
+    labelmap.SetImageToWorldMatrix(adapter._vtk_matrix(grid.ijk_to_ras()))
+    labelmap.GetPointData().SetScalars(numpy_support.numpy_to_vtk(
+        np.ascontiguousarray(mask.astype(np.uint8)).ravel(), deep=True, array_type=vtk.VTK_UNSIGNED_CHAR))
+    segment = slicer.vtkSegment()
+    segment.SetName(name)
+    segment.AddRepresentation(slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName(),
+                              labelmap)
+    node.GetSegmentation().AddSegment(segment)
+
+
+def test_segments_stored_with_different_origins_keep_every_voxel(scene):
+    """Two 5 x 5 x 5 mm cubes on one 1 mm lattice, each labelmap with its own origin (20 mm apart):
+    both read back whole (125 voxels each) at their own place."""
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "two origins")
+    for name, origin in (("A", 0.0), ("B", 20.0)):
+        grid = Grid((5, 5, 5), (1.0, 1.0, 1.0), (origin, origin, origin), np.eye(3))
+        _segment_with_own_origin(node, name, np.ones(grid.shape_kji, bool), grid)
+    segmentation = adapter.segmentation_from_node(node)
+    assert [s.voxel_count for s in segmentation.segments] == [125, 125]
+    assert segmentation.grid.shape_kji == (25, 25, 25) and segmentation.grid.origin_lps_mm == (0.0, 0.0, 0.0)
+    b = np.argwhere(segmentation.mask("B"))
+    assert segmentation.grid.index_to_lps(b.min(axis=0)[::-1]) == pytest.approx([20.0, 20.0, 20.0])
+
+
+def test_set_segment_adds_or_replaces_one_segment_on_the_lattice(scene):
+    grid = Grid((10, 10, 10), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    mask = np.zeros(grid.shape_kji, bool)
+    mask[2:4, 2:4, 2:4] = True
+    from iahepaticprrt.imaging.segmentation import Segmentation
+
+    node = adapter.segmentation_node_from_segmentation(scene, Segmentation(grid, [], ""), "VOIs")
+    node.GetSegmentation().RemoveAllSegments()
+    adapter.set_segment(node, "A", mask, grid, (1.0, 0.0, 0.0))
+    far = adapter.lattice_grid_covering(adapter.segmentation_lattice(node), [[40.0, 40.0, 40.0], [44.0, 44.0, 44.0]])
+    assert far.spacing_mm == (2.0, 2.0, 2.0) and far.origin_lps_mm == (38.0, 38.0, 38.0)  # one voxel to spare
+    adapter.set_segment(node, "B", np.ones(far.shape_kji, bool), far)
+    adapter.set_segment(node, "A", np.ones((1, 1, 1), bool), Grid((1, 1, 1), (2.0,) * 3, (4.0,) * 3, np.eye(3)))
+    segmentation = adapter.segmentation_from_node(node)
+    assert {s.name: s.voxel_count for s in segmentation.segments} == {"A": 1, "B": far.shape_kji[0] ** 3}
+    assert segmentation.names == ["A", "B"] and segmentation.segment("A").color == pytest.approx((1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="lattice"):
+        adapter.set_segment(node, "C", mask, Grid((10, 10, 10), (2.0,) * 3, (1.0, 0.0, 0.0), np.eye(3)))

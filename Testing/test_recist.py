@@ -1,5 +1,5 @@
 """RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228-247) and the volumetric response, on
-hand-worked cases (docs/physics.md sections 28 and 29). Expected values are worked out in the
+hand-worked cases (docs/physics.md sections 29 and 30). Expected values are worked out in the
 comments from the rules, not taken from the module."""
 
 from __future__ import annotations

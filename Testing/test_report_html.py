@@ -48,9 +48,9 @@ def test_self_contained_and_well_formed_svg():
 def test_summary_first_with_verdict_and_limits():
     html = _render()
     summary = html.index("<h2>Summary</h2>")
-    assert summary < html.index("<h2>Uptake") < html.index("<h2>Dosimetry") < html.index("<h2>Provenance")
-    assert "Eligible for the intra-arterial 177Lu cycle: mean enhancement ratio 3.75 &ge; threshold 3" in html
-    assert "18.7 Gy" in html and "23 Gy" in html and "below" in html
+    assert summary < html.index("<h2>Uptake") < html.index("<h2>Dosimetry") < html.index("<summary>Provenance")
+    assert "Eligible for the intra-arterial 177Lu cycle: mean enhancement ratio 3.75 &ge; threshold 3</div>" in html
+    assert "18.7 Gy" in html and "23.0 Gy" in html and "below" in html
     assert "small lesion: partial volume" in html
 
 
@@ -59,7 +59,7 @@ def test_not_eligible_and_exceeded_limit():
     limit = dict(DOSIMETRY["limits"]["limits"]["kidney_dose_gy"], cumulative=24.0, exceeded=True)
     dosimetry = dict(DOSIMETRY, limits={"limits": {"kidney_dose_gy": limit}})
     html = render_report(uptake, dosimetry, {}, generated=datetime(2026, 1, 1))
-    assert "Not eligible" in html and "2.4 &lt; threshold 3" in html and "EXCEEDED" in html
+    assert "Not eligible" in html and "2.40 &lt; threshold 3</div>" in html and "EXCEEDED" in html
 
 
 def test_deidentified_report_leaves_out_name_id_and_paths():
@@ -67,4 +67,28 @@ def test_deidentified_report_leaves_out_name_id_and_paths():
     assert "Doe" not in html and "NET-017" not in html
     assert "de-identified" in html
     named = _render()
-    assert "Doe^Jane" in named and "/data/NET-017-Doe/ia/pet" in named
+    assert "Doe, Jane" in named and "/data/NET-017-Doe/ia/pet" in named
+
+
+def test_interval_borderline_reference_regions_and_site():
+    # Issue 14: the verdict's certainty, SUVpeak ratios beside SUVmax, reference regions, the site.
+    uptake = dict(UPTAKE, mean_enhancement_ratio=3.1, mean_enhancement_ratio_ci_low=2.85, mean_enhancement_ratio_ci_high=3.4,
+                  probability_mean_at_least_threshold=0.71, borderline=True, mean_enhancement_ratio_suv_max=3.1,
+                  mean_enhancement_ratio_suv_peak=3.3,
+                  uncertainty={"confidence": 0.95,
+                               "suv_max": {"noise_corrected_mean_ratio": 3.2, "ci_low": 2.85, "ci_high": 3.4,
+                                           "probability_at_least_threshold": 0.71, "borderline": True},
+                               "suv_peak": {"noise_corrected_mean_ratio": 3.35, "ci_low": 3.2, "ci_high": 3.5,
+                                            "probability_at_least_threshold": 1.0, "borderline": False},
+                               "noise": {"ia": {"coefficient_of_variation": 0.151, "lag1_autocorrelation_ijk": [0.0, 0.1, 0.2]}}},
+                  reference_regions={"healthy_liver_margin_mm": 14.0, "margin_rule": "2 x the PET FWHM of 7 mm",
+                                     "ia": {"healthy_liver": {"definition": "segment 'Liver' minus every voxel within 14 mm"},
+                                            "reference_sphere": {"centre_lps_mm": [-40.3, 1.6, 36.0]}}},
+                  cross_calibration={"site": "Centre B", "ia": {"factor": 1.04}, "iv": {"factor": 1.04}})
+    html = render_report(uptake, None, {}, generated=datetime(2026, 1, 1), site={"name": "Centre B"})
+    summary = html[html.index("<h2>Summary</h2>"):html.index("<h2>Uptake")]
+    assert "Borderline:</b> the interval contains the threshold" in summary
+    assert "2.85 to 3.40" in summary and "reaches 3: 0.71" in summary
+    assert "SUVpeak" in html and ">3.30</td>" in html and ">3.20 &ndash; 3.50</td>" in html
+    assert "-40.3, 1.6, 36.0" in html and "within 14 mm" in html and ">0.15</td>" in html
+    assert "site Centre B" in html and "IA 1.04" in html

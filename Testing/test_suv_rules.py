@@ -18,6 +18,7 @@ from iahepaticprrt.errors import InputError
 from iahepaticprrt.uptake.suv import SuvOverrides, frame_average_time_s, suv_from_folder
 
 from pet_builder import SLICE_VALUES, base_header, radiopharmaceutical, write_pet
+from cli_checks import error_lines
 
 LN2 = math.log(2.0)
 HALF_LIFE_GA68_HEADER_S = 4057.7
@@ -387,7 +388,8 @@ def test_suv_command_bad_input_is_one_line_exit_2_and_no_output(tmp_path, capsys
     write_pet(tmp_path / "pet", base_header(PatientWeight=None))
     assert main(["suv", str(tmp_path / "pet"), "-o", str(tmp_path / "suv.nrrd")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "PatientWeight (0010,1030)" in err and "--weight-kg" in err
+    lines = error_lines(err)
+    assert len(lines) == 1 and "PatientWeight (0010,1030)" in lines[0] and "--weight-kg" in lines[0]
     assert not (tmp_path / "suv.nrrd").exists()
 
 

@@ -14,6 +14,7 @@ from iahepaticprrt.cli import main
 from iahepaticprrt.uptake.comparison import COLUMN_NAMES
 
 import uptake_case as case
+from cli_checks import error_lines
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,10 @@ def test_every_region_suv_max_is_known(result):
 def test_voi_structure_roles_and_volumes(result):
     data, _ = result
     names = [v["name"] for v in data["vois"]]
-    assert names[:4] == case.LESIONS and set(names) == set(case.LESIONS + case.ORGANS + ["Healthy liver", "Liver"])
+    # The liver reference sphere (PERCIST, issue 14) is a VOI of its own, with the role "reference".
+    assert names[:4] == case.LESIONS and set(names) == set(case.LESIONS + case.ORGANS + ["Healthy liver", "Liver",
+                                                                                          "Liver reference sphere"])
+    assert _voi(data, "Liver reference sphere")["role"] == "reference"
     lesion = _voi(data, "Lesion 1")
     assert lesion["role"] == "target_lesion" and _voi(data, "Extrahepatic lesion 1")["role"] == "extrahepatic_lesion"
     assert _voi(data, "Spleen")["role"] == "organ" and _voi(data, "Spleen")["enhancement_ratio"] is None
@@ -182,7 +186,8 @@ def test_empty_segment_and_segment_outside_the_pet(tmp_path, capsys, written):
 def _fails(args, capsys, *words):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("iahprrt uptake: error:")
+    lines = error_lines(err)
+    assert len(lines) == 1 and lines[0].startswith("iahprrt uptake: error:")
     for word in words:
         assert word in err, err
     return err
@@ -243,3 +248,47 @@ def test_residual_activity_is_reported_and_used(tmp_path, capsys, written):
     assert ia["injected_activity_bq"] == 150e6 and ia["net_injected_activity_bq"] == 135e6
     # Net activity 135 instead of 150 MBq: IA SUVs x 150/135.
     assert _voi(data, "Lesion 1")["enhancement_ratio"] == pytest.approx(4.0 * 150 / 135, rel=1e-4)
+
+
+# ---- issue 14: reference regions, intervals, cross-calibration on the known case -------------------
+def test_bad_reference_centre_and_calibration_factor_name_the_field(written, tmp_path, capsys):
+    # The IA case's Lesion 1 centre (-30, -30, 2) is not healthy liver.
+    err = _fails(_args(written, tmp_path / "out", "--ia-reference-centre", "-30", "-30", "2"), capsys,
+                 "ia reference_sphere_centre_lps_mm", "not in the healthy liver", str(written["seg_ia"]))
+    assert "Traceback" not in err
+    _fails(_args(written, tmp_path / "out", "--iv-calibration-factor", "0"), capsys, "--iv-calibration-factor",
+           "positive")
+    _fails(_args(written, tmp_path / "out", "--replicates", "5"), capsys, "--replicates")
+    assert not (tmp_path / "out" / "uptake.json").exists()
+
+
+def test_cross_calibration_multiplies_the_suv_and_warns_outside_ten_percent(written, tmp_path, capsys):
+    data = _run(written, tmp_path / "cal", capsys, "--site", "Centre C", "--calibration-factor", "1.15",
+                "--replicates", "0")
+    # Every SUV x 1.15 (the case's SUVs are known exactly): Lesion 1 40 -> 46 (IA), 10 -> 11.5 (IV); ratio unchanged.
+    lesion = _voi(data, "Lesion 1")
+    assert lesion["ia"]["suv_max"] == pytest.approx(46.0, rel=1e-4) and lesion["iv"]["suv_max"] == pytest.approx(11.5, rel=1e-4)
+    assert lesion["enhancement_ratio"] == pytest.approx(4.0, rel=1e-4)
+    assert data["cross_calibration"]["site"] == "Centre C" and data["cross_calibration"]["ia"]["factor"] == 1.15
+    assert any("outside 0.9-1.1" in w for w in data["provenance"]["suv"]["ia"]["warnings"])
+    assert data["uncertainty"] is None and data["borderline"] is None
+
+
+def test_noise_free_case_has_point_intervals_and_a_healthy_liver_with_its_margin(result):
+    data, _ = result
+    for v in data["vois"]:
+        if v["role"].endswith("lesion") and v["enhancement_ratio"] is not None:
+            interval = v["enhancement_ratio_interval"]["suv_max"]
+            # No noise in the case's reference sphere (only the 16-bit storage's quantisation, 1e-5 of the
+            # values): the interval is the measured ratio.
+            assert interval["ci_low"] == pytest.approx(v["enhancement_ratio"], rel=1e-4)
+            assert interval["ci_high"] == pytest.approx(v["enhancement_ratio"], rel=1e-4)
+    assert data["borderline"] is False and data["probability_mean_at_least_threshold"] == 1.0
+    healthy = _voi(data, "Healthy liver")
+    # The case has no blur: on the IA grid the healthy liver's SUVmax is the liver's 4.0 once the lesions'
+    # partial-volume voxels are 14 mm away. On the shifted IV grid a voxel shared with the right kidney (16)
+    # reads 7.75: the spill-in warning names it, 2 mm away.
+    assert healthy["ia"]["suv_max"] == pytest.approx(4.0, rel=1e-4)
+    assert healthy["iv"]["spill_in"][0]["from"] == "Right kidney" and healthy["iv"]["suv_max"] > 5.0
+    assert any("spill-in" in w and "Right kidney" in w for w in healthy["warnings"])
+    assert data["reference_regions"]["ia"]["healthy_liver"]["source_segment"] == "Healthy liver"

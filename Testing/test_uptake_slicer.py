@@ -66,6 +66,19 @@ def test_module_logic_and_cli_give_identical_numbers(module_logic, scene, tmp_pa
             expected = (voi[route] or {}).get("suv_max")
             assert (math.isnan(row[f"{route}_suv_max"]) if expected is None else row[f"{route}_suv_max"] == expected)
 
+    # Issue 14: the healthy liver and the liver reference sphere are rows; the ratio intervals are columns and
+    # the patient's interval, probability and borderline flag are the table's attributes, as in uptake.json.
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["Liver reference sphere"]["role"] == "reference" and "Healthy liver" in by_name
+    for voi in cli["vois"]:
+        interval = (voi.get("enhancement_ratio_interval") or {}).get("suv_peak")
+        if interval:
+            assert by_name[voi["name"]]["enhancement_ratio_suv_peak_ci_low"] == interval["ci_low"]
+            assert by_name[voi["name"]]["enhancement_ratio_suv_peak_ci_high"] == interval["ci_high"]
+    for key in ("mean_enhancement_ratio_ci_low", "mean_enhancement_ratio_ci_high", "probability_mean_at_least_threshold",
+                "borderline"):
+        assert table.GetAttribute(f"IAHepaticPRRT.{key}") == str(cli[key])
+
     # The chart: one bar series per route, one bar per VOI, labelled by VOI name.
     chart = nodes.chart_node
     assert chart.GetNumberOfPlotSeriesNodes() == 2
@@ -92,3 +105,16 @@ def test_empty_segment_in_a_node_gets_its_warning(module_logic, scene, tmp_path)
     nodes = module_logic.compare_uptake(paths["pet_ia"], paths["pet_iv"], ia_node, iv_node, add_suv_volumes=False)
     spleen = next(v for v in nodes.result["vois"] if v["name"] == "Spleen")
     assert spleen["iv"]["suv_mean"] is None and any("iv: empty segment" in w for w in spleen["warnings"])
+
+
+def test_panel_verdict_states_how_sure_it_is():
+    from iahepaticprrt.mrml.uptake_nodes import verdict_text
+
+    result = {"eligible": True, "mean_enhancement_ratio": 3.19, "threshold": 3.0, "mean_enhancement_ratio_ci_low": 2.94,
+              "mean_enhancement_ratio_ci_high": 3.44, "probability_mean_at_least_threshold": 0.93, "borderline": True,
+              "uncertainty": {"confidence": 0.95}}
+    assert verdict_text(result) == ("ELIGIBLE for the intra-arterial 177Lu cycle: mean enhancement ratio 3.19 (threshold "
+                                    "3). 95 % interval 2.94 to 3.44; probability of reaching the threshold 0.93. "
+                                    "BORDERLINE: the interval contains the threshold.")
+    assert verdict_text(dict(result, eligible=None)).startswith("No enhancement ratio")
+    assert verdict_text(dict(result, mean_enhancement_ratio_ci_low=None)).endswith("(threshold 3).")

@@ -55,9 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the Python traceback of an unexpected error (to report it)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress on stderr (errors are still shown)")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f".commands.{module_name}", __package__)
-        command_parser = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        command_parser = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                                        parents=[common])
         module.add_arguments(command_parser)
         command_parser.set_defaults(_run=module.run)
     return parser

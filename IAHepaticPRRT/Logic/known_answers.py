@@ -65,40 +65,54 @@ def dicom_volume_scenario(module_logic, folder: str | os.PathLike) -> dict:
 
 def panel_scenario(module_logic, folder: str | os.PathLike) -> dict:
     """The panel's three actions (Compare uptake, Compute dosimetry, Export report) through the module
-    logic on the small noise-free synthetic patient; returns the differences from its truth.
+    logic on the small noise-free synthetic patient, loaded from its manifest as the Sample Data
+    entry loads it; returns the differences from its truth.
 
-    Inside Slicer the panel finds the PET and SPECT files of DICOM-loaded volumes in the DICOM
-    database; here the files are given directly, which is the only difference.
+    The SPECT and CT nodes are handed over in a shuffled order (as a user may check them) with no
+    administration time: the logic must order them by acquisition time and take the time from the
+    headers. Inside Slicer the panel finds the files of DICOM-loaded volumes in the DICOM database;
+    here the nodes carry the files the package loaded them from, which is the only difference.
     """
     import datetime as dt
     import json
 
     from .dosimetry.options import DosimetryOptions
+    from .errors import InputError
     from .phantom.generate import generate_phantom
     from .uptake.comparison import UptakeParameters
 
     folder = Path(folder)
     patient = folder / "patient"
     truth = generate_phantom(patient, seed=1, noise=False, vendor="siemens", size="small")
-    seg = {name: module_logic.load_segmentation(patient / "segmentations" / f"{name}.seg.nrrd")
-           for name in ("ia_day0", "iv_day3", "spect_tp1")}
-    uptake = module_logic.compare_uptake(patient / truth["pet"]["ia"]["pet_folder"],
-                                         patient / truth["pet"]["iv"]["pet_folder"], seg["ia_day0"], seg["iv_day3"],
-                                         parameters=UptakeParameters(metric="suv_max", threshold=3.0))
+    study = module_logic.load_study(patient / "manifest.json")
+    uptake_sources = {route: module_logic.dicom_source_of_node(getattr(study, f"{route}_pet"))
+                      for route in ("ia", "iv")}
+    uptake = module_logic.compare_uptake(uptake_sources["ia"][0], uptake_sources["iv"][0], study.ia_segmentation,
+                                         study.iv_segmentation, parameters=UptakeParameters(metric="suv_max",
+                                                                                            threshold=3.0),
+                                         series_uids={route: source[1] for route, source in uptake_sources.items()})
     spect = truth["spect"]
+    order = (2, 0, 3, 1)  # the order the nodes are handed over (checked) in
+    inputs = module_logic.dosimetry_inputs([study.spect[i] for i in order], [study.ct[i] for i in order[::-1]])
     options = DosimetryOptions(
         administered_mbq=spect["administered_activity_mbq"], residual_mbq=spect["residual_activity_mbq"],
-        administration_datetime=dt.datetime.fromisoformat(spect["administration_datetime"]),
+        administration_datetime=inputs.administration_datetime,
         method="ldm", partial_volume_fwhm_mm=truth["generator"]["spect_fwhm_mm"])
-    result, nodes = module_logic.run_dosimetry(
-        [patient / tp["nm_file"] for tp in spect["time_points"]], seg["spect_tp1"], options,
-        ct_sources=[patient / tp["ct_folder"] for tp in spect["time_points"]])
+    result, nodes = module_logic.run_dosimetry(inputs.spect_sources, study.dosimetry_segmentation, options,
+                                               ct_sources=inputs.ct_sources, dosimetry_inputs=inputs)
+    try:
+        module_logic.export_report(Path("."), uptake.result, result, {}, deidentify=False)
+        unset_refused = False
+    except InputError as error:
+        unset_refused = "choose an output folder" in str(error)
     report = module_logic.export_report(folder / "report", uptake.result, result,
                                         {"id": "KA-PANEL", "name": "Known^Answer"}, deidentify=False)
     lesion_1 = next(v for v in uptake.result["vois"] if v["name"] == "Lesion 1")
     organs = ("Healthy liver", "Left kidney", "Right kidney", "Spleen")
     tia = {v["name"]: v["tia_mbqh"] for v in result.report["vois"]}
     written = json.loads((folder / "report" / "results.json").read_text())
+    expected = [str((patient / tp["nm_file"]).resolve()) for tp in spect["time_points"]]
+    expected_ct = [str((patient / tp["ct_folder"]).resolve()) for tp in spect["time_points"]]
     return {
         "eligible_matches_truth": uptake.result["eligible"] == truth["eligible"],
         "lesion_1_ratio_relative_error": abs(lesion_1["enhancement_ratio"] / truth["enhancement_ratio"]["Lesion 1"] - 1),
@@ -109,6 +123,11 @@ def panel_scenario(module_logic, folder: str | os.PathLike) -> dict:
         "dose_volume_unit": nodes.dose_volume.GetAttribute("IAHepaticPRRT.Unit"),
         "report_written": report.is_file() and "Eligible" in report.read_text(encoding="utf-8"),
         "results_match_report": written["uptake"]["mean_enhancement_ratio"] == uptake.result["mean_enhancement_ratio"],
+        "time_points_in_acquisition_order": inputs.spect_sources == expected and inputs.ct_sources == expected_ct
+        and all(abs(a["time_h"] - b["time_h"]) < 1e-6 for a, b in zip(result.report["time_points"], spect["time_points"])),
+        "administration_from_headers": inputs.administration_datetime == dt.datetime.fromisoformat(
+            spect["administration_datetime"]) and "RadiopharmaceuticalStartDateTime" in inputs.administration_source,
+        "unset_output_folder_refused": unset_refused,
     }
 
 
@@ -176,3 +195,50 @@ def followup_scenario(module_logic, folder: str | os.PathLike, seed: int = 5) ->
         "expected_lines": len(report["lesions"]) * (1 + len(report["visits"])),
         "course_rows": nodes.course_table.GetNumberOfRows(),
     }
+
+
+def voi_helpers_scenario(module_logic) -> dict:
+    """The panel's VOI helpers on phantoms with a known answer (1 mm voxels): healthy liver = a 60 mm
+    cube of liver minus a 10 mm margin around one lesion voxel; a 20 mm sphere at a point; the 41 %
+    isocontour around a point inside a 5 mm cube of 100 in a background of 10, with a hotter cube
+    (200) out of the 30 mm search sphere, which a 70 mm search reaches (refused). Returns voxel counts."""
+    from .errors import InputError
+    from .imaging.segmentation import Segmentation
+    from .imaging.volume import Volume
+    from .mrml import adapter
+
+    scene = module_logic.scene
+
+    def grid(n):
+        return Grid((n, n, n), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+
+    def points(lps):
+        node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "known-answer point")
+        node.AddControlPoint(-lps[0], -lps[1], lps[2])  # markups hold RAS
+        return node
+
+    def count(node, name):
+        return adapter.segmentation_from_node(node).segment(name).voxel_count
+
+    liver = Segmentation(grid(60))
+    liver.add("Liver", np.ones(liver.grid.shape_kji, bool))
+    lesion = np.zeros(liver.grid.shape_kji, bool)
+    lesion[30, 30, 30] = True
+    liver.add("Lesion 1", lesion)
+    liver_node = adapter.segmentation_node_from_segmentation(scene, liver, "known-answer liver")
+    module_logic.add_healthy_liver(liver_node, 10.0)
+
+    values = np.full((40, 40, 40), 10.0, np.float32)
+    values[10:15, 10:15, 10:15] = 100.0
+    values[30:33, 30:33, 30:33] = 200.0
+    image = adapter.volume_node_from_volume(scene, Volume(values, grid(40), "Bq/mL"), "known-answer image")
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "known-answer VOIs")
+    module_logic.add_sphere(node, points((20.0, 20.0, 20.0)), 20.0, "Reference sphere", image)
+    module_logic.add_isocontour(node, image, points((12.0, 12.0, 12.0)), 41.0, 30.0, "Lesion 1")
+    try:
+        module_logic.add_isocontour(node, image, points((12.0, 12.0, 12.0)), 41.0, 70.0, "Lesion 2")
+        refused = False
+    except InputError:
+        refused = "Lesion 2" not in adapter.segmentation_from_node(node).names
+    return {"healthy_liver_voxels": count(liver_node, "Healthy liver"), "sphere_voxels": count(node, "Reference sphere"),
+            "isocontour_voxels": count(node, "Lesion 1"), "far_maximum_refused": refused}

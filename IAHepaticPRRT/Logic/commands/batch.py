@@ -24,6 +24,6 @@ def run(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise InputError("must be at least 1", "--workers")
-    summary = run_batch(args.cohort, args.output, args.workers, progress=not args.no_progress)
+    summary = run_batch(args.cohort, args.output, args.workers, progress=not (args.no_progress or args.quiet))
     print(to_json_text(summary), end="")
     return EXIT_SOME_FAILED if summary["failed"] else 0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-HELP = "generate the synthetic trial patient and run the whole analysis on it, ending with the report's path"
+HELP = ("generate the synthetic trial patient and run the whole analysis on it; prints the JSON summary (with the "
+        "report's path) on stdout, progress on stderr")
 
 
 def add_arguments(parser) -> None:
@@ -16,8 +17,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ..io.output_files import to_json_text
     from ..study.demo import run_demo
+    from .progress import ProgressPrinter
 
-    report = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor, dicom=args.dicom)
-    print(report)
+    progress = ProgressPrinter(args.quiet)
+    summary = run_demo(args.output, seed=args.seed, small=args.small, vendor=args.vendor, progress=progress,
+                       dicom=args.dicom)
+    progress.done(f"report: {summary['outputs']['report']}")
+    print(to_json_text(summary), end="")
     return 0

@@ -103,8 +103,12 @@ def run(args) -> int:
     check_output_folder(args.output)
     if args.dicom_out:
         check_output_folder(args.dicom_out, "--dicom-out")
+    from .progress import ProgressPrinter
+
+    progress = ProgressPrinter(args.quiet)
     options = options_from_args(args)
-    result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct)
+    result = run_dosimetry(args.spect, args.seg, options, args.labels, args.ct, progress=progress)
+    progress(0.95, "dosimetry: writing dosimetry.json, dose.nrrd, dvh.csv")
     dicom_objects = None
     if args.dicom_out:
         from ..study.dicom_export import build_dicom_results

@@ -26,8 +26,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..phantom.generate import generate_phantom
 
+    from .progress import ProgressPrinter
+
+    progress = ProgressPrinter(args.quiet)
     truth = generate_phantom(args.output, seed=args.seed, noise=not args.no_noise, vendor=args.vendor,
-                             size="small" if args.small else "default", follow_up=args.follow_up)
+                             size="small" if args.small else "default", follow_up=args.follow_up, progress=progress)
+    progress.done("synthetic patient written")
     summary = {
         "output": args.output,
         "generator": truth["generator"],

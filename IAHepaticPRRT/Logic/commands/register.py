@@ -108,8 +108,14 @@ def run(args) -> int:
         from ..registration.landmarks import read_landmarks
 
         landmarks = (read_landmarks(args.landmarks_fixed), read_landmarks(args.landmarks_moving))
+    from .progress import ProgressPrinter
+
+    progress = ProgressPrinter(args.quiet)
+    progress(0.0, "register: reading the fixed and moving images")
     fixed = read_image(args.fixed, args.fixed_series_uid)
     moving = read_image(args.moving, args.moving_series_uid)
+    progress(0.2, "register: " + ("MRI to CT" if args.mri else "CT to CT") + (" affine" if args.affine else " rigid")
+             + (" then deformable" if args.deformable else ""))
     mask, roi = _roi_mask(args, fixed)
     options = {"initialization": args.init, "working_spacing_mm": args.working_spacing_mm or None,
                "center_lps_mm": center}
@@ -144,6 +150,7 @@ def run(args) -> int:
         resampled = resample_volume(moving, fixed.grid, result.transform, "linear",
                                     default_value=-1000.0 if moving.unit == "HU" else 0.0)
     summary["elapsed_s"] = time.perf_counter() - start
+    progress.done("register: writing the transform")
     # Everything computed: now write (a failure above leaves no output behind).
     with files_together() as stage:
         write_transform(result.transform, stage(args.output))

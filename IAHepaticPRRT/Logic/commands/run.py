@@ -19,7 +19,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..io.output_files import to_json_text
     from ..study.pipeline import run_patient, summary_of
+    from .progress import ProgressPrinter
 
-    results = run_patient(args.manifest, args.output, dicom_out=args.dicom_out)
+    progress = ProgressPrinter(args.quiet)
+    results = run_patient(args.manifest, args.output, progress=progress, dicom_out=args.dicom_out)
+    progress.done(f"report: {results['outputs']['report']}")
     print(to_json_text(summary_of(results)), end="")
     return 0

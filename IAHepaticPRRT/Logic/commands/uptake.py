@@ -38,9 +38,30 @@ def add_arguments(parser) -> None:
     parser.add_argument("--save-suv", action="store_true", help="also write OUT/ia_suv.nrrd and OUT/iv_suv.nrrd")
     parser.add_argument("--dicom-out", metavar="DIR", help="also write each PET's VOIs as DICOM SEG and the measurements "
                                                            "as a TID 1500 SR into DIR (needs highdicom)")
+    parser.add_argument("--healthy-liver-margin-mm", type=float,
+                        help="healthy liver = liver minus the lesions dilated by this margin (default 2 x --fwhm-mm)")
+    for route, label in (("ia", "intra-arterial"), ("iv", "intravenous")):
+        parser.add_argument(f"--{route}-reference-centre", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                            help=f"centre (LPS mm) of the 30 mm liver reference sphere on the {label} scan "
+                                 "(default: placed automatically)")
+    parser.add_argument("--noise-model", default="poisson", choices=("poisson", "proportional"),
+                        help="noise variance proportional to the SUV (poisson, default) or noise SD proportional to it")
+    parser.add_argument("--replicates", type=int, default=None,
+                        help="simulated images per SIMEX noise level for the ratio intervals (default 100; 0: none)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the ratio-interval simulation")
+    parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the ratio intervals (0.95)")
+    parser.add_argument("--site", help="site (centre) name, recorded with the cross-calibration")
+    parser.add_argument("--calibration-factor", type=float, default=1.0,
+                        help="PET cross-calibration factor of the site (SUV x factor; from its phantom QC), both scans")
+    parser.add_argument("--ia-calibration-factor", type=float, help="cross-calibration factor of the IA scan only")
+    parser.add_argument("--iv-calibration-factor", type=float, help="cross-calibration factor of the IV scan only")
     add_override_arguments(parser, "ia", "intra-arterial")
     add_override_arguments(parser, "iv", "intravenous")
     add_accept_argument(parser)
+
+
+def _given(value, default):
+    return default if value is None else value
 
 
 def run(args) -> int:
@@ -53,13 +74,28 @@ def run(args) -> int:
     check_output_folder(args.output)
     if args.dicom_out:
         check_output_folder(args.dicom_out, "--dicom-out")
-    parameters = UptakeParameters(metric=args.metric, threshold=args.threshold, suv_type=args.suv_type,
-                                  organ_metric=args.organ_metric, pet_fwhm_mm=args.fwhm_mm)
+    optional = {key: value for key, value in (("replicates_per_level", args.replicates), ("seed", args.seed))
+                if value is not None}
+    parameters = UptakeParameters(
+        metric=args.metric, threshold=args.threshold, suv_type=args.suv_type, organ_metric=args.organ_metric,
+        pet_fwhm_mm=args.fwhm_mm, healthy_liver_margin_mm=args.healthy_liver_margin_mm,
+        ia_reference_centre_lps_mm=tuple(args.ia_reference_centre) if args.ia_reference_centre else None,
+        iv_reference_centre_lps_mm=tuple(args.iv_reference_centre) if args.iv_reference_centre else None,
+        noise_model=args.noise_model, confidence=args.confidence, site=args.site,
+        ia_cross_calibration_factor=_given(args.ia_calibration_factor, args.calibration_factor),
+        iv_cross_calibration_factor=_given(args.iv_calibration_factor, args.calibration_factor),
+        cross_calibration_source="command line" if args.site or args.calibration_factor != 1.0 or
+        args.ia_calibration_factor is not None or args.iv_calibration_factor is not None else None, **optional)
+    from .progress import ProgressPrinter
+
+    progress = ProgressPrinter(args.quiet)
     result, suv = run_uptake(
         folders={"ia": args.ia, "iv": args.iv}, segmentation_paths={"ia": args.ia_seg, "iv": args.iv_seg},
         parameters=parameters, labels={"ia": args.ia_labels or args.labels, "iv": args.iv_labels or args.labels},
         overrides={route: overrides_from_args(args, route) for route in ("ia", "iv")},
-        series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping)
+        series_uids={route: getattr(args, f"{route}_series_uid") for route in ("ia", "iv")}, mapping_path=args.mapping,
+        progress=progress)
+    progress.done("uptake: writing uptake.json and uptake.csv")
     dicom_objects = None
     if args.dicom_out:
         from ..study.dicom_export import build_dicom_results
@@ -76,6 +112,8 @@ def run(args) -> int:
 
             outputs += write_dicom_results(args.dicom_out, dicom_objects)
     summary = {key: result[key] for key in ("metric", "threshold", "mean_enhancement_ratio", "eligible",
+                                            "mean_enhancement_ratio_ci_low", "mean_enhancement_ratio_ci_high",
+                                            "probability_mean_at_least_threshold", "borderline",
                                             "target_lesions_in_mean", "warnings")}
     summary["outputs"] = outputs
     print(to_json_text(summary), end="")

@@ -47,8 +47,8 @@ def check_field_of_view(totals_mbq: list[float], times_h: list[float], sources: 
         ratio = total * math.exp(DECAY_CONSTANT_PER_H * t) / net_administered_mbq
         ratios.append(ratio)
         if ratio > 1.0 + ACTIVITY_MARGIN:
-            refuse_or_accept("activity-balance", f"the SPECT holds {total:.4g} MBq at {t:.3g} h, {ratio:.2f} times the "
-                             f"net administered {net_administered_mbq:.4g} MBq decayed to that time: a unit, "
+            refuse_or_accept("activity-balance", f"the SPECT holds {total:.0f} MBq at {t:.3g} h, {ratio:.2f} times the "
+                             f"net administered {net_administered_mbq:.0f} MBq decayed to that time: a unit, "
                              "calibration or activity error", source, "voxel values / --administered-mbq", accept,
                              warnings)
     return ratios
@@ -65,7 +65,7 @@ def check_tia(name: str, tia_mbqh: float | None, net_administered_mbq: float, so
         return
     limit = maximum_tia_mbqh(net_administered_mbq)
     if tia_mbqh > (1.0 + ACTIVITY_MARGIN) * limit:
-        refuse_or_accept("activity-balance", f"VOI '{name}': TIA {tia_mbqh:.4g} MBq h is {tia_mbqh / limit:.2f} times "
-                         f"the most the administered activity can give ({limit:.4g} MBq h, all of it staying in the VOI; "
+        refuse_or_accept("activity-balance", f"VOI '{name}': TIA {tia_mbqh:.0f} MBq h is {tia_mbqh / limit:.2f} times "
+                         f"the most the administered activity can give ({limit:.0f} MBq h, all of it staying in the VOI; "
                          f"residence time {tia_mbqh / net_administered_mbq:.0f} h against at most "
                          f"{1.0 / DECAY_CONSTANT_PER_H:.0f} h)", source, f"{name}: tia_mbqh", accept, warnings)

@@ -88,6 +88,8 @@ class DosimetryResult:
     dvh: dict = field(default_factory=dict)         # VOI name -> (levels_gy, volume_fraction)
     fits: dict = field(default_factory=dict)        # VOI name -> kinetics.FitResult
     tacs: dict = field(default_factory=dict)        # VOI name -> (times_h, activities_mbq)
+    segmentation: Segmentation | None = None        # the VOIs, on the reference SPECT's (the dose map's) grid
+    reference_ct: Volume | None = None              # the reference time point's CT, when given (report images)
 
     def dvh_rows(self) -> list[dict]:
         rows = []
@@ -492,7 +494,7 @@ def dosimetry_of_cycle(aligned: AlignedTimePoints, segmentation: Segmentation, o
     }
     dose_volume = Volume(np.asarray(dose, dtype=np.float32), grid, "Gy", {"quantity": "absorbed dose"})
     return DosimetryResult(report, dose_volume, Volume(hybrid.tia_mbqh.astype(np.float32), grid, "MBq h"),
-                           Volume(density, grid, "g/mL"), dvhs, fits, tacs)
+                           Volume(density, grid, "g/mL"), dvhs, fits, tacs, segmentation, aligned.reference_ct)
 
 
 # ---- files -----------------------------------------------------------------------------------

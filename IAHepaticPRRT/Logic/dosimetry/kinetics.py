@@ -498,7 +498,7 @@ def fit_exponential(model_name: str, times_h, activities_mbq, uncertainties_mbq=
     rival = _rival_optimum(optimum.local_optima, wrss, tia, n)
     if rival is not None:
         warnings.append(f"{model_name}: another start reached an almost equally good fit (weighted residual "
-                        f"{rival[0]:.3g} against {wrss:.3g}) with a TIA of {rival[1]:.4g} MBq h against {tia:.4g}: the "
+                        f"{rival[0]:.3g} against {wrss:.3g}) with a TIA of {rival[1]:.0f} MBq h against {tia:.0f}: the "
                         "curve does not determine the model's parameters; prefer a simpler model")
     return FitResult(model_name, model.formula, dict(zip(model.names, map(float, p))), p_u, tia, tia_u, n, k,
                      wrss, aicc(wrss, n, k), clamped, source_text, [w for w in warnings if w], t, a,

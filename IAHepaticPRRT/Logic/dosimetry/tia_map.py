@@ -150,7 +150,7 @@ def hybrid_tia_map(reference_activity_mbq: np.ndarray, voi_tia_mbqh: dict, voi_w
             why = ("it owns no voxel of its own (covered by smaller VOIs)" if not owns else
                    "the VOIs inside it hold more TIA than its own fit, or the rest of the body overlaps it")
             result.warnings.setdefault(name, []).append(
-                f"the dose map holds {achieved:.4g} MBq h over this VOI against its fitted TIA {expected:.4g} MBq h "
+                f"the dose map holds {achieved:.0f} MBq h over this VOI against its fitted TIA {expected:.0f} MBq h "
                 f"({100 * (achieved / expected - 1):+.1f} %): {why}; its absorbed dose follows the map")
     for owner in uniform_regions:
         result.warnings.setdefault(owner, []).append(

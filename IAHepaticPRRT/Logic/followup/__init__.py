@@ -6,5 +6,5 @@ Kaplan-Meier estimate (scipy), dose-response statistics (Spearman, logistic fit 
 
 May import: io, imaging and the package root; never uptake, registration or dosimetry (``study``
 joins follow-up with registration, to carry baseline VOIs to a visit, and with dosimetry, for the
-dose-response). Rules and sources: docs/physics.md sections 27 to 31.
+dose-response). Rules and sources: docs/physics.md sections 28 to 32.
 """

@@ -1,6 +1,6 @@
 """A baseline lesion carried to a follow-up scan by registration, refined on that scan's image:
 where the lesion is now and how large, from its contrast against the tissue around it.
-docs/physics.md section 27.2.
+docs/physics.md section 28.2.
 
 Registration places the baseline VOI on the visit's image (``study/followup_run.py``); the lesion
 may have shrunk, grown or moved a little with the liver since, so the VOI is only where to look:
@@ -84,7 +84,7 @@ class RefinedLesion:
                 "background_level": self.background_level, "noise_sd": self.noise_sd,
                 "level_fraction": self.level_fraction, "margin_mm": self.margin_mm,
                 "carried_volume_ml": self.carried_volume_ml, "displacement_mm": self.displacement_mm,
-                "method": "carried VOI refined on the visit image (docs/physics.md section 27.2)",
+                "method": "carried VOI refined on the visit image (docs/physics.md section 28.2)",
                 "warnings": list(self.warnings)}
 
 

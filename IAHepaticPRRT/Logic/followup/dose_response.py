@@ -1,9 +1,9 @@
 """Dose-response of lesions: absorbed dose against volume change (Spearman), a logistic model of
 response against dose with the dose for 50 % response (D50) and its profile-likelihood interval,
-and the ROC AUC of the dose for response (Mann-Whitney U / (n1 n0)). docs/physics.md section 31.
+and the ROC AUC of the dose for response (Mann-Whitney U / (n1 n0)). docs/physics.md section 32.
 
 Every statistic comes from scipy (scipy.stats, scipy.optimize); lesions are treated as
-independent observations (see section 31 on lesions of one patient).
+independent observations (see section 32 on lesions of one patient).
 """
 
 from __future__ import annotations

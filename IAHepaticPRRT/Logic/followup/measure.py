@@ -1,7 +1,7 @@
 """Lesion measurements on a segmentation mask: volume, RECIST 1.1 longest diameter in the slice
 plane and the short axis perpendicular to it, with the end points a reader checks in Slicer.
 
-docs/physics.md section 27. The segment's outline in a slice is taken where Slicer draws it: half
+docs/physics.md section 28. The segment's outline in a slice is taken where Slicer draws it: half
 way between each voxel of the segment and each of its four in-plane neighbours outside it (the
 0.5 level of the binary mask, marching squares). The longest diameter of a slice is the largest
 distance between two outline points (found on their convex hull); the lesion's longest diameter
@@ -121,7 +121,7 @@ def _slice_diameters(slice_mask: np.ndarray, spacing_ij: tuple[float, float]):
 
 def measure_lesion(mask: np.ndarray, grid: Grid, name: str = "") -> LesionMeasurement:
     """Volume, longest diameter and short axis of ``mask`` (bool [k, j, i] on ``grid``), measured in
-    the grid's slice planes (docs/physics.md section 27). An empty mask is a lesion that is absent:
+    the grid's slice planes (docs/physics.md section 28). An empty mask is a lesion that is absent:
     volume 0 and diameters 0."""
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != grid.shape_kji:

@@ -1,6 +1,6 @@
 """RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228-247): measurable lesions, target
 selection, the target, non-target and overall response of each visit, the best overall response
-and the visit of progression. docs/physics.md section 28.
+and the visit of progression. docs/physics.md section 29.
 
 Inputs are plain measurements (mm) so the rules can be checked by hand: a lesion's RECIST diameter
 at a visit is its longest axial diameter (lymph nodes: the short axis), ``0`` when it has
@@ -80,7 +80,7 @@ class TargetSelection:
 def select_targets(lesions: list[Lesion], slice_thickness_mm: float, chosen: list[str] | None = None,
                    source=None) -> TargetSelection:
     """Target lesions: the user's choice (checked against RECIST's limits), or by the project's
-    rule (docs/physics.md section 28): among the measurable lesions, each organ's lesions by
+    rule (docs/physics.md section 29): among the measurable lesions, each organ's lesions by
     decreasing RECIST diameter, taking the largest of every organ first (organs in the order of
     their largest lesion), then the second largest of every organ, up to 5. Ties by name."""
     by_name = {lesion.name: lesion for lesion in lesions}
@@ -126,7 +126,7 @@ def select_targets(lesions: list[Lesion], slice_thickness_mm: float, chosen: lis
                 if len(targets) < MAX_TARGETS and rank < len(per_organ[organ]):
                     targets.append(per_organ[organ][rank].name)
         rule = ("largest measurable lesion of every organ first, then the second largest, at most 5 and 2 per organ "
-                "(docs/physics.md section 28)")
+                "(docs/physics.md section 29)")
     if not targets:
         warnings.append("no measurable lesion at baseline: the response follows RECIST 1.1 table 2 (non-target "
                         "lesions only)")

@@ -1,6 +1,6 @@
 """Progression-free survival: one patient's PFS time from dates, and a cohort's Kaplan-Meier
 estimate (scipy.stats.ecdf on censored data) with its 95 % band, median and rate at 18 months.
-docs/physics.md section 30.
+docs/physics.md section 31.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Per-lesion volumetric response: each lesion's volume at each visit against its baseline and its
-smallest volume so far. docs/physics.md section 29.
+smallest volume so far. docs/physics.md section 30.
 
 The thresholds are RECIST 1.1's diameter thresholds carried to the volume of a sphere (a project
 choice, stated as such): a 30 % smaller diameter is (1 - 0.30)^3 - 1 = -65.7 % in volume, a 20 %

@@ -1,7 +1,7 @@
 """The synthetic patient's follow-up over 18 months (``iahprrt phantom DIR --follow-up``): each lesion's
 volume follows a known dose-response model of its true absorbed dose; MRI-like and CT scans at
 baseline and 3, 6, 12 and 18 months with their own segmentations; the truth of every diameter,
-volume, response category and the PFS time. docs/physics.md section 32.
+volume, response category and the PFS time. docs/physics.md section 33.
 
 The model (a project choice for test data, stated so the tests' expectations can be checked):
 
@@ -296,7 +296,7 @@ def cohort_doses(seed: int, standard_doses_gy: dict[str, float]) -> dict[str, fl
     """Lesion doses of a synthetic cohort patient: the phantom's true doses times a factor drawn
     log-uniformly between 0.3 and 3 per lesion (``rng_for(seed, "cohort doses")``), so that a cohort
     spans about 2 to 115 Gy (tumour doses of 2 to 77 Gy per cycle are reported for 177Lu-DOTATATE,
-    Roth et al. 2022; docs/physics.md section 32)."""
+    Roth et al. 2022; docs/physics.md section 33)."""
     rng = rng_for(seed, "cohort doses")
     return {name: dose * 0.3 * 10.0 ** float(rng.uniform()) for name, dose in sorted(standard_doses_gy.items())}
 

@@ -327,8 +327,9 @@ def _spect_truth(tissues, time_points: list[dict]) -> dict:
 
 # ---- the whole patient --------------------------------------------------------------------------
 def generate_phantom(out_dir: str | os.PathLike, seed: int = 1, noise: bool = True, vendor: str = "siemens",
-                     size: str = "default", follow_up: bool = False) -> dict:
+                     size: str = "default", follow_up: bool = False, progress=None) -> dict:
     """Write the synthetic patient into ``out_dir`` (new or empty folder) and return its truth.
+    ``progress(fraction, message)`` is called before each scan is written.
 
     ``follow_up`` adds the 18-month follow-up (:mod:`iahepaticprrt.phantom.followup`): MR and CT
     scans with their segmentations under ``followup/``, ``truth.json["followup"]``, the manifest's
@@ -342,21 +343,26 @@ def generate_phantom(out_dir: str | os.PathLike, seed: int = 1, noise: bool = Tr
     if int(seed) < 0:
         raise InputError(f"the noise seed must be 0 or more, got {seed}", "--seed")
     with output_folder(out_dir, "OUT_DIR"):
-        return _generate_into(Path(out_dir), int(seed), bool(noise), vendor, size, bool(follow_up))
+        return _generate_into(Path(out_dir), int(seed), bool(noise), vendor, size, bool(follow_up),
+                              progress or (lambda fraction, message: None))
 
 
-def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str, follow_up: bool = False) -> dict:
+def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str, follow_up: bool, progress) -> dict:
     context = {"seed": seed, "noise": noise, "vendor": vendor, "size": size}
     tissues = build_tissues()
     regions = region_table(tissues)
-    pet = {
-        "ia": _pet_session(out, IA_SESSION, IDENTITY, tissues, regions, size, context),
-        "iv": _pet_session(out, IV_SESSION, IV_POSE, tissues, regions, size, context),
-    }
+    progress(0.0, "synthetic patient: intra-arterial 68Ga PET/CT (day 0)")
+    pet = {"ia": _pet_session(out, IA_SESSION, IDENTITY, tissues, regions, size, context)}
+    progress(0.25, "synthetic patient: intravenous 68Ga PET/CT (day 3)")
+    pet["iv"] = _pet_session(out, IV_SESSION, IV_POSE, tissues, regions, size, context)
     lesions = [n for n in SEGMENT_NAMES if n.startswith("Lesion")]
     ratios = {n: pet["ia"]["suv_bw"][n] / pet["iv"]["suv_bw"][n] for n in lesions}
     mean_ratio = float(np.mean(list(ratios.values())))
-    time_points = [_spect_time_point(out, tp, tissues, size, context) for tp in TIME_POINTS]
+    time_points = []
+    for index, tp in enumerate(TIME_POINTS):
+        progress(0.5 + 0.45 * index / len(TIME_POINTS), f"synthetic patient: 177Lu SPECT/CT time point {index + 1} "
+                 f"of {len(TIME_POINTS)}")
+        time_points.append(_spect_time_point(out, tp, tissues, size, context))
     spect = {
         "administered_activity_mbq": ADMINISTERED_ACTIVITY_MBQ,
         "residual_activity_mbq": RESIDUAL_ACTIVITY_MBQ,
@@ -407,6 +413,7 @@ def _generate_into(out: Path, seed: int, noise: bool, vendor: str, size: str, fo
     }
     manifest = _manifest(truth)
     if follow_up:
+        progress(0.95, "synthetic patient: the 18-month follow-up (MR and CT)")
         _add_follow_up(out, truth, manifest, context)
     write_json(out / "truth.json", truth)
     write_json(out / "manifest.json", manifest)

@@ -10,22 +10,19 @@ from __future__ import annotations
 import math
 from html import escape
 
+from .formatting import significant
 from .svg_plots import PALETTE, Frame, _axes, _finite, _legend, _svg
 
-#: Sphere-equivalent volumetric thresholds drawn on the volume-change chart (docs/physics.md section 29).
+#: Sphere-equivalent volumetric thresholds drawn on the volume-change chart (docs/physics.md section 30).
 VOLUME_PR_PERCENT = -65.7
 VOLUME_PD_PERCENT = 72.8
 
 
 def _num(value, digits: int = 3, unit: str = "") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "&ndash;"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        text = f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
-        return f"{text}{(' ' + unit) if unit else ''}"
-    return escape(str(value))
+    """A count as it is; any other number as the patient report shows it (:func:`formatting.significant`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value} {unit}" if unit else str(value)
+    return significant(value, digits, unit)
 
 
 def _table(header: list[str], rows: list[list[str]], left_columns: int = 1) -> str:

@@ -10,8 +10,16 @@ import math
 from dataclasses import dataclass, field
 from html import escape
 
-PALETTE = ["#c0392b", "#2471a3", "#1e8449", "#b9770e", "#7d3c98", "#17a589", "#a04000", "#5d6d7e",
-           "#d35400", "#2e4053"]
+#: Seven colours told apart with the common colour-vision deficiencies (Okabe and Ito, "Color Universal
+#: Design", 2008; yellow left out, unreadable on white).
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+#: Dash patterns (SVG stroke-dasharray); with seven colours, 28 curves each get their own pair.
+DASHES = ["", "7 3", "2 2", "9 3 2 3"]
+
+
+def line_style(index: int) -> tuple[str, str]:
+    """The colour and dash of the ``index``-th curve of a chart: no two of the first 28 alike."""
+    return PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)]
 
 
 @dataclass
@@ -23,6 +31,7 @@ class Series:
     markers: bool = True
     line: bool = True
     dashed: bool = False
+    dash: str | None = None  # an explicit stroke-dasharray (wins over ``dashed``)
     error: list[float] | None = None
     in_legend: bool = True
 
@@ -74,11 +83,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def _format(value: float) -> str:
+    """A tick label in plain decimals (1000, 0.001), never with an exponent."""
     if value == 0:
         return "0"
-    if abs(value) >= 1000 or abs(value) < 0.01:
-        return f"{value:.2g}"
-    return f"{value:g}"
+    text = f"{round(value, 10):.10f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
 
 
 def _axes(frame: Frame, title: str, x_title: str, y_title: str, x_ticks=None, x_labels=None) -> list[str]:
@@ -115,13 +124,22 @@ def _axes(frame: Frame, title: str, x_title: str, y_title: str, x_ticks=None, x_
     return out
 
 
-def _legend(frame: Frame, names_colors: list[tuple[str, str]], outside: bool = False) -> list[str]:
+def _legend(frame: Frame, entries: list[tuple], outside: bool = False) -> list[str]:
+    """One row per entry: (name, colour) draws a swatch; (name, colour, dash) a line sample drawn
+    with the curve's own colour and dash, so the legend matches the curve."""
     out = []
     x = frame.width - frame.right + 10 if outside else frame.width - frame.right - 150
-    for index, (name, color) in enumerate(names_colors):
+    for index, entry in enumerate(entries):
+        name, color = entry[0], entry[1]
         y = frame.top + 14 + 16 * index
-        out.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{x + 14}" y="{y}" font-size="11">{escape(name)}</text>')
+        if len(entry) > 2:
+            dash = f' stroke-dasharray="{entry[2]}"' if entry[2] else ""
+            out.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 24}" y2="{y - 4}" stroke="{color}" '
+                       f'stroke-width="2.2"{dash}/>')
+            out.append(f'<text x="{x + 28}" y="{y}" font-size="11">{escape(name)}</text>')
+        else:
+            out.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{color}"/>')
+            out.append(f'<text x="{x + 14}" y="{y}" font-size="11">{escape(name)}</text>')
     return out
 
 
@@ -164,14 +182,19 @@ def grouped_bar_chart(categories: list[str], groups: dict[str, list[float | None
 
 def line_chart(series: list[Series], title: str, x_title: str, y_title: str, y_log: bool = False,
                x_min: float | None = None, width: int = 640, height: int = 360,
-               horizontal_lines: list[tuple[float, str]] | None = None) -> str:
-    """Points and/or lines per series (time-activity curves with fits, dose-volume histograms)."""
+               horizontal_lines: list[tuple[float, str]] | None = None, x_max: float | None = None) -> str:
+    """Points and/or lines per series (time-activity curves with fits, dose-volume histograms).
+    With ``x_max``, the axis ends there and each curve is drawn up to it."""
+    if x_max is not None:
+        series = [Series(s.name, [x for x in s.x if _finite(x) and x <= x_max],
+                         [y for x, y in zip(s.x, s.y) if _finite(x) and x <= x_max], s.color, s.markers, s.line,
+                         s.dashed, s.dash, s.error, s.in_legend) for s in series]
     xs = [x for s in series for x, y in zip(s.x, s.y) if _finite(x, y) and (not y_log or y > 0)]
     ys = [y for s in series for x, y in zip(s.x, s.y) if _finite(x, y) and (not y_log or y > 0)]
     if not xs:
         xs, ys = [0.0, 1.0], [1.0, 2.0]
     lo_x = min(xs) if x_min is None else x_min
-    hi_x = max(xs) if max(xs) > lo_x else lo_x + 1.0
+    hi_x = x_max if x_max is not None else (max(xs) if max(xs) > lo_x else lo_x + 1.0)
     extra = [v for v, _ in (horizontal_lines or [])]
     if y_log:
         lo_y = 10 ** math.floor(math.log10(min(ys)))
@@ -184,13 +207,15 @@ def line_chart(series: list[Series], title: str, x_title: str, y_title: str, y_l
     legend = []
     for index, s in enumerate(series):
         color = s.color or PALETTE[index % len(PALETTE)]
+        dash_pattern = s.dash if s.dash is not None else ("5 3" if s.dashed else "")
         if s.in_legend:
-            legend.append((s.name, color))
+            legend.append((s.name, color, dash_pattern) if s.line else (s.name, color))
         points = [(frame.px(x), frame.py(y)) for x, y in zip(s.x, s.y) if _finite(x, y) and (not y_log or y > 0)]
         if s.line and len(points) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-            dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-            body.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.8"{dash}/>')
+            dash = f' stroke-dasharray="{dash_pattern}"' if dash_pattern else ""
+            body.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.8"{dash}>'
+                        f'<title>{escape(s.name)}</title></polyline>')
         if s.markers:
             for (x, y), raw_y, err in zip(points, s.y, s.error or [None] * len(points)):
                 if _finite(err) and err > 0:

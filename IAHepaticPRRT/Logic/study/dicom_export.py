@@ -42,17 +42,16 @@ def build_dicom_results(patient_id: str, uptake: dict | None = None, dosimetry: 
     objects, segs, sources = {}, {}, {}
     uptake_result = dosimetry_report = None
     if uptake is not None:
-        from ..imaging.voi_roles import apply_mapping
-        from ..io.segmentation_files import read_name_mapping
+        from .voi_regions import uptake_regions
 
         uptake_result = uptake["result"]
-        mapping = read_name_mapping(uptake["mapping"]) if uptake.get("mapping") else None
+        # The regions the statistics were measured on (healthy liver with its margin, reference sphere).
+        regions = uptake.get("regions") or uptake_regions(uptake_result, uptake["suv"], uptake["segmentations"],
+                                                          uptake.get("labels"), uptake.get("mapping"))
         for route in ("ia", "iv"):
             suv = uptake["suv"][route]
             headers = suv.series.datasets
-            segmentation = read_segmentation(uptake["segmentations"][route], (uptake.get("labels") or {}).get(route),
-                                             suv.volume)
-            segmentation = _renamed(segmentation, apply_mapping(segmentation.names, mapping))
+            segmentation = regions[route]
             key = f"{patient_id}|uptake|{route}|{headers[0].SeriesInstanceUID}"
             seg = R.write_seg(segmentation, None, headers, key, f"VOIs on the {route.upper()} PET")
             objects[f"uptake_{route}_seg.dcm"] = seg
@@ -64,7 +63,7 @@ def build_dicom_results(patient_id: str, uptake: dict | None = None, dosimetry: 
         headers = R.source_headers(reference)
         key = f"{patient_id}|dosimetry|{headers[0].SeriesInstanceUID}"
         objects["dosimetry_rtdose.dcm"] = R.write_rt_dose(result.dose, None, headers, key)
-        segmentation = dosimetry["segmentation"]
+        segmentation = result.segmentation or dosimetry["segmentation"]
         if not hasattr(segmentation, "segments"):
             from types import SimpleNamespace
 

@@ -1,11 +1,11 @@
 """The cohort's follow-up: Kaplan-Meier estimate of progression-free survival (95 % band, median,
 18-month rate with their intervals), best overall responses, and the lesions' dose-response per
 visit pooled over patients. Written by the batch into ``cohort_summary.json["followup"]`` and four
-CSV files for the statistician. docs/physics.md sections 30 and 31.
+CSV files for the statistician. docs/physics.md sections 31 and 32.
 
 Visits of different patients are pooled by their name in the manifests (the protocol's schedule,
 e.g. "month 3"). At later visits only the patients still followed contribute: those who progressed
-earlier have left (docs/physics.md section 31).
+earlier have left (docs/physics.md section 32).
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ def lesion_rows(reports: list[dict], visit: str) -> list[dict]:
     return rows
 
 
+def lesion_rows_by_visit(outcomes: list[dict]) -> dict[str, list[dict]]:
+    """:func:`lesion_rows` of every visit (in schedule order) over the patients with a follow-up."""
+    reports = _reports(outcomes)
+    return {visit: lesion_rows(reports, visit) for visit in _visit_order(reports)}
+
+
 def cohort_followup(outcomes: list[dict]) -> dict | None:
     """The follow-up part of the cohort summary (None when no patient has a follow-up)."""
     reports = _reports(outcomes)
@@ -78,13 +84,13 @@ def cohort_followup(outcomes: list[dict]) -> dict | None:
     return {
         "patients_with_followup": len(reports),
         "pfs": {**km, "definition": "Kaplan-Meier (scipy.stats.ecdf) of pfs_months with pfs_event, docs/physics.md "
-                                    "section 30"},
+                                    "section 31"},
         "median_pfs_months": km["median_months"], "median_pfs_ci_months": km["median_ci_months"],
         f"pfs_rate_{int(LANDMARK_MONTHS)}_months": km["landmark_rate"],
         f"pfs_rate_{int(LANDMARK_MONTHS)}_months_ci": km["landmark_ci"],
         "best_overall_response_counts": best,
         "dose_response": {"per_visit": per_visit,
-                          "response": "volumetric CR or PR of the lesion at the visit (docs/physics.md section 29)",
+                          "response": "volumetric CR or PR of the lesion at the visit (docs/physics.md section 30)",
                           "unit_of_analysis": "lesion (lesions of one patient are treated as independent)"},
     }
 

@@ -5,7 +5,7 @@ the dose-response of the patient's lesions. Writes ``response.json`` and ``respo
 
 This module joins follow-up with registration (carrying VOIs) and with dosimetry (each lesion's
 absorbed dose of the intra-arterial cycle, the number dosimetry.json holds, plus earlier cycles'
-per-VOI doses when the manifest gives them). docs/physics.md sections 27 to 31.
+per-VOI doses when the manifest gives them). docs/physics.md sections 28 to 32.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..followup.measure import LesionMeasurement, measure_lesion
 from ..followup.survival import months_between, patient_pfs
 from ..followup.volumetric import RESPONDING, volumetric_course
 from ..imaging.segmentation import Segmentation
-from ..imaging.voi_roles import EXTRAHEPATIC_LESION, TARGET_LESION, role_of
+from ..imaging.voi_roles import TARGET_LESION, role_of
 from .followup_manifest import date_of
 
 #: Organ given to lesions whose organ the manifest does not state: "Lesion N" (the trial's target
@@ -107,7 +107,7 @@ class _Images:
 
 
 #: Working resolution of the registrations that carry VOIs (mm): they only place the search region
-#: in which the lesion is found again (docs/physics.md section 27.2), so 4 mm is enough (the rigid
+#: in which the lesion is found again (docs/physics.md section 28.2), so 4 mm is enough (the rigid
 #: result moves by about 0.3 mm against 2 mm, at half the time).
 CARRY_WORKING_SPACING_MM = 4.0
 
@@ -412,19 +412,19 @@ def run_followup(manifest_data: dict, source, dosimetry_report: dict | None = No
         "new_lesions": new_lesion_rows,
         "recist": {"targets": selection.targets, "non_targets": selection.non_targets,
                    "selection_rule": selection.rule, **best,
-                   "definition": "RECIST 1.1 (Eisenhauer et al. 2009), docs/physics.md section 28"},
+                   "definition": "RECIST 1.1 (Eisenhauer et al. 2009), docs/physics.md section 29"},
         **pfs,
         "last_contact": last_contact.isoformat(timespec="seconds"),
         "events": spec.get("events", []),
         "dose_response": {"dose_source": dose_origin, "per_visit": per_visit,
-                          "response": "volumetric CR or PR of the lesion at the visit (docs/physics.md section 29)"},
+                          "response": "volumetric CR or PR of the lesion at the visit (docs/physics.md section 30)"},
         "definitions": {
             "longest_diameter_mm": "RECIST 1.1 longest diameter in the slice plane, from the segment's outline "
-                                   "(docs/physics.md section 27)",
+                                   "(docs/physics.md section 28)",
             "volume_ml": "voxels of the segmentation x voxel volume (carried lesions: the partial-volume sum, "
-                         "section 27.2)",
+                         "section 28.2)",
             "pfs_months": "months (30.4375 days) from the start of the intra-arterial cycle to the first RECIST "
-                          "progression, clinical progression or death, else to the last contact (section 30)",
+                          "progression, clinical progression or death, else to the last contact (section 31)",
         },
         "warnings": warnings,
     }

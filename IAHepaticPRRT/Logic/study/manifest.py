@@ -23,6 +23,11 @@ Example::
       },
       "report": {"deidentify": false}
     }
+
+Optional: ``site`` (name and PET cross-calibration factor from the site's phantom QC), per-scan
+``reference_sphere_centre_lps_mm`` and ``pet_cross_calibration_factor``, ``uptake.pet_fwhm_mm``,
+``healthy_liver_margin_mm``, ``noise_model``, ``replicates_per_level``, and per previous cycle its
+``route``, ``administered_mbq`` and ``voi_doses_gy`` (docs/manifest.md).
 """
 
 from __future__ import annotations
@@ -49,16 +54,20 @@ _SCAN = {
     "series_uid": ("str", False), "weight_kg": ("positive", False), "height_cm": ("positive", False),
     "sex": (("M", "F"), False), "injected_mbq": ("positive", False), "residual_mbq": ("nonnegative", False),
     "injection_time": ("datetime", False),
+    "reference_sphere_centre_lps_mm": ("point", False), "pet_cross_calibration_factor": ("positive", False),
 }
 _UPTAKE = {
     "ia": (_SCAN, True), "iv": (_SCAN, True),
     "suv_type": (("bw", "lbm-james", "lbm-janma", "bsa", "ibw"), False),
     "metric": (("suv_max", "suv_peak"), False), "threshold": ("positive", False), "mapping": ("path", False),
+    "pet_fwhm_mm": ("positive", False), "healthy_liver_margin_mm": ("nonnegative", False),
+    "noise_model": (("poisson", "proportional"), False), "replicates_per_level": ("count", False),
 }
 _TIME_POINT = {"spect": ("path", True), "ct": ("path", False), "time_h": ("nonnegative", False)}
 _PREVIOUS_CYCLE = {
     "cycle": ("str", False), "kidney_dose_gy": ("nonnegative", False), "kidney_bed_gy": ("nonnegative", False),
     "bone_marrow_dose_gy": ("nonnegative", False),
+    "route": (("iv", "ia"), False), "administered_mbq": ("positive", False), "voi_doses_gy": ("doses", False),
 }
 _DOSIMETRY = {
     "time_points": ([_TIME_POINT], True), "segmentation": ("path", True), "labels": ("path", False),
@@ -67,12 +76,15 @@ _DOSIMETRY = {
     "calibration_uncertainty_percent": ("nonnegative", False), "method": (("ldm", "vsv"), False),
     "model": ("str", False), "registration": ("bool", False), "pvc_fwhm_mm": ("positive", False),
     "previous_cycles": ([_PREVIOUS_CYCLE], False),
-    "kidney_risk_factors": ("bool", False),
+    "kidney_risk_factors": ("bool", False), "cycle": ("str", False),
 }
 _PATIENT = {"id": ("str", False), "name": ("str", False)}
+_SITE = {"name": ("str", True), "pet_cross_calibration_factor": ("positive", False), "qc_date": ("str", False),
+         "qc_reference": ("str", False)}
 _REPORT = {"deidentify": ("bool", False), "dicom": ("bool", False)}
 _MANIFEST = {
-    "manifest_version": ("positive", True), "patient": (_PATIENT, False), "uptake": (_UPTAKE, False),
+    "manifest_version": ("positive", True), "patient": (_PATIENT, False), "site": (_SITE, False),
+    "uptake": (_UPTAKE, False),
     "dosimetry": (_DOSIMETRY, False), "report": (_REPORT, False), "accept": ("checks", False),
     "followup": (FOLLOWUP, False),
 }
@@ -129,6 +141,22 @@ def _check(value, kind, where: str, base: Path, source: Path):
         except ValueError:
             raise InputError(f"'{value}' is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM[:SS])", source, where) from None
         return str(value)
+    if kind == "point":
+        if (not isinstance(value, list) or len(value) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+            raise InputError("expected three finite numbers [x, y, z] (LPS mm)", source, where)
+        return [float(v) for v in value]
+    if kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError("expected a whole number >= 0", source, where)
+        return value
+    if kind == "doses":
+        if not isinstance(value, dict) or not value:
+            raise InputError("expected an object {\"VOI name\": dose in Gy, ...}", source, where)
+        doses = {}
+        for name, dose in value.items():
+            doses[name] = _check(dose, "nonnegative", f"{where}.{name}", base, source)
+        return doses
     if kind in ("number", "positive", "nonnegative"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError("expected a finite number", source, where)

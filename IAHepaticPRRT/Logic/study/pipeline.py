@@ -26,6 +26,7 @@ import numpy as np
 from ..io.output_files import atomic_path, check_output_folder, output_folder, write_json
 from ..version import __version__
 from .manifest import Manifest, read_manifest
+from .voi_regions import uptake_regions
 
 #: Points per fitted curve drawn in the report.
 CURVE_POINTS = 120
@@ -58,7 +59,10 @@ def summary_of(results: dict) -> dict:
     return {
         "patient_id": results["patient_id"],
         "mean_enhancement_ratio": uptake.get("mean_enhancement_ratio"),
+        "mean_enhancement_ratio_ci": [uptake.get("mean_enhancement_ratio_ci_low"),
+                                      uptake.get("mean_enhancement_ratio_ci_high")],
         "eligible": uptake.get("eligible"),
+        "borderline": uptake.get("borderline"),
         "cumulative_doses_gy": {key: item.get("cumulative") for key, item in limits.items()},
         "limits_exceeded": sorted(key for key, item in limits.items() if item.get("exceeded")),
         "outputs": results["outputs"],
@@ -73,13 +77,31 @@ def _followup_summary(followup: dict | None) -> dict:
             "pfs_months": followup["pfs_months"], "progressed": followup["progressed"]}
 
 
-def _uptake(manifest: Manifest):
+def _part(progress, start: float, stop: float):
+    """``progress`` for a step that covers [start, stop] of the whole run."""
+    return lambda fraction, message: progress(start + (stop - start) * fraction, message)
+
+
+def _uptake(manifest: Manifest, progress=None):
     from ..uptake.comparison import UptakeParameters, run_uptake
     from ..uptake.suv import SuvOverrides
 
     spec = manifest.data["uptake"]
-    parameters = UptakeParameters(metric=spec.get("metric", "suv_max"), threshold=spec.get("threshold", 3.0),
-                                  suv_type=spec.get("suv_type", "bw"))
+    site = manifest.data.get("site") or {}
+    site_factor = site.get("pet_cross_calibration_factor", 1.0)
+    source = None
+    if site:
+        source = f"site '{site['name']}' phantom QC" + (f" of {site['qc_date']}" if site.get("qc_date") else "") + (
+            f" ({site['qc_reference']})" if site.get("qc_reference") else "")
+    optional = {key: spec[key] for key in ("pet_fwhm_mm", "healthy_liver_margin_mm", "noise_model",
+                                            "replicates_per_level") if key in spec}
+    parameters = UptakeParameters(
+        metric=spec.get("metric", "suv_max"), threshold=spec.get("threshold", 3.0), suv_type=spec.get("suv_type", "bw"),
+        ia_reference_centre_lps_mm=_point(spec["ia"].get("reference_sphere_centre_lps_mm")),
+        iv_reference_centre_lps_mm=_point(spec["iv"].get("reference_sphere_centre_lps_mm")),
+        site=site.get("name"), cross_calibration_source=source,
+        ia_cross_calibration_factor=spec["ia"].get("pet_cross_calibration_factor", site_factor),
+        iv_cross_calibration_factor=spec["iv"].get("pet_cross_calibration_factor", site_factor), **optional)
     routes = ("ia", "iv")
     override_keys = ("weight_kg", "height_cm", "sex", "injected_mbq", "residual_mbq", "injection_time")
     return run_uptake(
@@ -90,10 +112,14 @@ def _uptake(manifest: Manifest):
         overrides={r: SuvOverrides(**{k: spec[r].get(k) for k in override_keys},
                                    accept=frozenset(manifest.data.get("accept", ()))) for r in routes},
         series_uids={r: spec[r].get("series_uid") for r in routes},
-        mapping_path=spec.get("mapping"))
+        mapping_path=spec.get("mapping"), progress=progress)
 
 
-def _dosimetry(manifest: Manifest):
+def _point(value):
+    return None if value is None else tuple(float(v) for v in value)
+
+
+def _dosimetry(manifest: Manifest, progress=None):
     from ..dosimetry.options import DosimetryOptions
     from .dosimetry_run import run_dosimetry
 
@@ -124,7 +150,7 @@ def _dosimetry(manifest: Manifest):
 
         raise InputError("give a CT for every time point or for none", manifest.path, "dosimetry.time_points")
     return run_dosimetry([p["spect"] for p in points], spec["segmentation"], options, spec.get("labels"),
-                         cts if all(cts) else None)
+                         cts if all(cts) else None, progress=progress)
 
 
 def _previous_cycles(cycles):
@@ -133,8 +159,25 @@ def _previous_cycles(cycles):
         return None
     from ..dosimetry.limits import FIELDS
 
-    return [{"cycle": c.get("cycle", number), **{key: c.get(key) for key in FIELDS}}
+    return [{"cycle": c.get("cycle", number), **{key: c.get(key) for key in FIELDS}, **_totals_from_voi_doses(c)}
             for number, c in enumerate(cycles, start=1)]
+
+
+def _totals_from_voi_doses(cycle: dict) -> dict:
+    """A cycle's kidney and marrow doses for the limits, from its per-VOI doses when it does not give them
+    itself (kidney: "Kidneys", else the higher of left and right, as for this cycle)."""
+    doses = {" ".join(k.lower().replace("_", " ").split()): v for k, v in (cycle.get("voi_doses_gy") or {}).items()}
+    out = {}
+    if cycle.get("kidney_dose_gy") is None:
+        kidneys = doses.get("kidneys")
+        if kidneys is None:
+            sides = [doses[k] for k in ("left kidney", "right kidney") if k in doses]
+            kidneys = max(sides) if sides else None
+        if kidneys is not None:
+            out["kidney_dose_gy"] = kidneys
+    if cycle.get("bone_marrow_dose_gy") is None and doses.get("bone marrow") is not None:
+        out["bone_marrow_dose_gy"] = doses["bone marrow"]
+    return out
 
 
 def _fitted_curves(result) -> dict:
@@ -157,7 +200,7 @@ def _dvh_percent(result) -> dict:
             for name, (levels, fractions) in result.dvh.items()}
 
 
-def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result) -> dict:
+def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result, regions=None) -> dict:
     from .dicom_export import build_dicom_results
 
     uptake = dosimetry = None
@@ -165,7 +208,8 @@ def _dicom_objects(manifest: Manifest, uptake_result, suv, dosimetry_result) -> 
         spec = manifest.data["uptake"]
         uptake = {"result": uptake_result, "suv": suv,
                   "segmentations": {r: spec[r]["segmentation"] for r in ("ia", "iv")},
-                  "labels": {r: spec[r].get("labels") for r in ("ia", "iv")}, "mapping": spec.get("mapping")}
+                  "labels": {r: spec[r].get("labels") for r in ("ia", "iv")}, "mapping": spec.get("mapping"),
+                  "regions": regions}
     if dosimetry_result is not None:
         spec = manifest.data["dosimetry"]
         dosimetry = {"result": dosimetry_result, "spect": [p["spect"] for p in spec["time_points"]],
@@ -187,25 +231,41 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
     uptake_result = dosimetry_result = suv = None
     if "uptake" in manifest.data:
         progress(0.0, "uptake: SUV and VOI statistics of both PET scans")
-        uptake_result, suv = _uptake(manifest)
+        uptake_result, suv = _uptake(manifest, _part(progress, 0.0, 0.3))
     if "dosimetry" in manifest.data:
         progress(0.3, "dosimetry: time points, registration, kinetics, dose")
-        dosimetry_result = _dosimetry(manifest)
+        dosimetry_result = _dosimetry(manifest, _part(progress, 0.3, 0.75))
+        spec = manifest.data["dosimetry"]
+        dosimetry_result.report["cycle"] = spec.get("cycle") or str(len(spec.get("previous_cycles") or []) + 1)
     followup_result = None
     if "followup" in manifest.data:
         from .followup_run import run_followup
 
-        progress(0.7, "follow-up: lesions at every visit, response, PFS, dose-response")
+        progress(0.75, "follow-up: lesions at every visit, response, PFS, dose-response")
         followup_result = run_followup(manifest.data, manifest.path, dosimetry_result.report if dosimetry_result else None,
                                        manifest.patient_id)
+    regions = None
+    if uptake_result is not None:
+        spec = manifest.data["uptake"]
+        regions = uptake_regions(uptake_result, suv, {r: spec[r]["segmentation"] for r in ("ia", "iv")},
+                                 {r: spec[r].get("labels") for r in ("ia", "iv")}, spec.get("mapping"))
     dicom_objects = None
     if dicom_out is not None:
-        progress(0.85, "DICOM results: RT Dose, SEG, SR")
-        dicom_objects = _dicom_objects(manifest, uptake_result, suv, dosimetry_result)
+        progress(0.8, "DICOM results: RT Dose, SEG, SR")
+        dicom_objects = _dicom_objects(manifest, uptake_result, suv, dosimetry_result, regions)
+    progress(0.85, "report images: lesion slices, projections, dose over CT")
+    from ..report.patient_images import patient_images
+
+    images = patient_images(uptake_result, suv, regions, dosimetry_result)
     progress(0.9, "writing the results and the report")
+    from .predicted_delivered import predicted_versus_delivered
+
+    comparison = predicted_versus_delivered(uptake_result, dosimetry_result.report if dosimetry_result else None,
+                                            (manifest.data.get("dosimetry") or {}).get("previous_cycles"))
     results = write_patient_outputs(output, uptake_result, dosimetry_result, manifest.data.get("patient", {}),
                                     report_settings.get("deidentify", False), manifest.patient_id,
-                                    str(manifest.path), generated, dicom_objects, dicom_out, followup_result)
+                                    str(manifest.path), generated, dicom_objects, dicom_out, comparison,
+                                    manifest.data.get("site"), images, followup_result)
     progress(1.0, "done")
     return results
 
@@ -213,10 +273,14 @@ def run_patient(manifest_path: str | os.PathLike, output: str | os.PathLike,
 def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None, dosimetry_result,
                           patient: dict | None = None, deidentify: bool = False, patient_id: str = "",
                           manifest: str | None = None, generated: dt.datetime | None = None,
-                          dicom_objects: dict | None = None, dicom_out=None, followup_result=None) -> dict:
+                          dicom_objects: dict | None = None, dicom_out=None,
+                          predicted_vs_delivered: dict | None = None, site: dict | None = None,
+                          images=None, followup_result=None) -> dict:
     """Write uptake, dosimetry (a :class:`~iahepaticprrt.dosimetry.cycle.DosimetryResult`), the follow-up
     (a :class:`~iahepaticprrt.study.followup_run.FollowupResult`), the report and results.json into
-    ``output``; return the content of results.json. The report is rendered before anything is written."""
+    ``output``; return the content of results.json. The report is rendered before anything is written;
+    ``images`` (:class:`~iahepaticprrt.report.patient_images.PatientImages`) go into it, and its paths
+    are shown relative to the manifest's folder."""
     from ..report.patient_report import render_report
 
     patient = patient or {}
@@ -224,16 +288,19 @@ def write_patient_outputs(output: str | os.PathLike, uptake_result: dict | None,
         uptake_result, dosimetry_result.report if dosimetry_result else None, patient, deidentify=deidentify,
         dvh=_dvh_percent(dosimetry_result) if dosimetry_result else None,
         fitted_curves=_fitted_curves(dosimetry_result) if dosimetry_result else None,
-        generated=generated, followup=followup_result.report if followup_result else None)
+        generated=generated, predicted_vs_delivered=predicted_vs_delivered, site=site, images=images,
+        study_folder=str(Path(manifest).parent) if manifest else None,
+        followup=followup_result.report if followup_result else None)
     output = Path(output)
     dicom_elsewhere = bool(dicom_objects) and not Path(dicom_out).resolve().is_relative_to(output.resolve())
     with output_folder(output), (output_folder(dicom_out, "--dicom-out") if dicom_elsewhere else nullcontext()):
         return _write_patient_files(output, uptake_result, dosimetry_result, html, patient, patient_id, manifest,
-                                    dicom_objects, dicom_out, followup_result)
+                                    dicom_objects, dicom_out, predicted_vs_delivered, site, followup_result)
 
 
 def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: str, patient: dict, patient_id: str,
-                         manifest: str | None, dicom_objects: dict | None, dicom_out, followup_result=None) -> dict:
+                         manifest: str | None, dicom_objects: dict | None, dicom_out, predicted_vs_delivered: dict | None,
+                         site: dict | None, followup_result=None) -> dict:
     outputs = {}
     if uptake_result is not None:
         from ..uptake.comparison import write_outputs as write_uptake
@@ -258,8 +325,10 @@ def _write_patient_files(output: Path, uptake_result, dosimetry_result, html: st
         "patient_id": patient_id or patient.get("id") or "",
         "software_version": __version__,
         "manifest": manifest,
+        "site": site,
         "uptake": uptake_result,
         "dosimetry": dosimetry_result.report if dosimetry_result else None,
+        "predicted_vs_delivered": predicted_vs_delivered,
         **({"followup": followup_result.report} if followup_result is not None else {}),
         "outputs": outputs,
     }

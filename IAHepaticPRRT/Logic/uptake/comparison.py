@@ -18,19 +18,43 @@ Definitions (docs/uptake.md):
 - partial-volume flag: a lesion whose volume-equivalent sphere diameter (from the segment's own
   volume, on either scan) is below 3 x the PET resolution (FWHM, 7 mm by default) reads a lowered
   SUVmax: its recovery at the centre of a sphere of diameter 3 FWHM is 99.4 % for a Gaussian
-  point-spread function, and 86 % at 2 FWHM.
+  point-spread function, and 86 % at 2 FWHM;
+- reference regions (docs/physics.md section 22, :mod:`iahepaticprrt.uptake.reference_regions`): the healthy
+  liver is the tool's own (the liver minus the lesions dilated by 2 PET FWHM), a 30 mm liver
+  reference sphere is added, VOIs holding lesions report no SUVmax, and spill-in from a hotter
+  neighbour is named;
+- how sure the ratio is (docs/physics.md section 23, :mod:`iahepaticprrt.uptake.ratio_uncertainty`): each lesion's
+  SUVmax and SUVpeak ratio and the mean ratio get a 95 % interval from the scans' noise, the
+  probability that the noise-free mean reaches the threshold, and ``borderline`` when the interval
+  contains it; SUVpeak ratios are reported beside the SUVmax ones;
+- a site's PET cross-calibration factor multiplies the SUV (docs/physics.md section 24).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 from ..imaging import voi_roles
-from ..imaging.segmentation import Segmentation
+from ..imaging.segmentation import Segment, Segmentation
+from ..imaging.volume import Volume
 from ..version import __version__
+from . import ratio_uncertainty as ru
+from .reference_regions import (
+    HEALTHY_LIVER_MARGIN_FWHM,
+    REFERENCE_ROLE,
+    REFERENCE_SPHERE_NAME,
+    SPILL_IN_DISTANCE_FWHM,
+    build_reference_regions,
+    contained_lesions,
+    noise_reference_mask,
+    spill_in,
+)
 from .scan_checks import check_scans, check_voi_placement
 from .suv import SuvResult
 from .voi_statistics import (
@@ -39,6 +63,7 @@ from .voi_statistics import (
     PEAK_SPHERE_RADIUS_MM,
     segmentation_weights,
     voi_statistics,
+    voi_weights,
 )
 
 ROUTES = ("ia", "iv")
@@ -60,6 +85,11 @@ PARTIAL_VOXEL_POLICY = (
     f"the voxels covered at least {CORE_FRACTION:g}; on the same grid weights are 0 or 1")
 
 
+#: PET cross-calibration factors outside this range get a warning: the EANM/EARL accreditation
+#: accepts a site's calibration QC within +-10 % (Boellaard et al. 2015; docs/physics.md section 24).
+CROSS_CALIBRATION_WARNING_RANGE = (0.9, 1.1)
+
+
 @dataclass(frozen=True)
 class UptakeParameters:
     metric: str = "suv_max"
@@ -68,6 +98,21 @@ class UptakeParameters:
     organ_metric: str = "suv_mean"
     pet_fwhm_mm: float = DEFAULT_PET_FWHM_MM
     partial_volume_diameter_fwhm: float = PARTIAL_VOLUME_DIAMETER_FWHM
+    #: Healthy liver = liver minus the lesions dilated by this margin (None: 2 x pet_fwhm_mm).
+    healthy_liver_margin_mm: float | None = None
+    #: Centres (LPS mm) of the liver reference sphere on each scan (None: placed automatically).
+    ia_reference_centre_lps_mm: tuple | None = None
+    iv_reference_centre_lps_mm: tuple | None = None
+    #: Enhancement-ratio uncertainty: noise model, SIMEX images per level (0: no interval), seed, level.
+    noise_model: str = "poisson"
+    replicates_per_level: int = ru.REPLICATES_PER_LEVEL
+    seed: int = ru.DEFAULT_SEED
+    confidence: float = 0.95
+    #: Site and PET cross-calibration factor of each scan (SUV x factor; from the site's phantom QC).
+    site: str | None = None
+    ia_cross_calibration_factor: float = 1.0
+    iv_cross_calibration_factor: float = 1.0
+    cross_calibration_source: str | None = None
 
     def check(self) -> None:
         if self.metric not in METRICS:
@@ -76,22 +121,120 @@ class UptakeParameters:
             raise InputError(f"organ metric must be one of {', '.join(ORGAN_METRICS)}", "--organ-metric")
         if not (self.threshold > 0 and math.isfinite(self.threshold)):
             raise InputError(f"threshold must be positive, got {self.threshold}", "--threshold")
-        if not self.pet_fwhm_mm > 0:
+        if not (self.pet_fwhm_mm > 0 and math.isfinite(self.pet_fwhm_mm)):
             raise InputError(f"PET FWHM must be positive, got {self.pet_fwhm_mm} mm", "--fwhm-mm")
+        margin = self.healthy_liver_margin_mm
+        if margin is not None and not (math.isfinite(margin) and margin >= 0):
+            raise InputError(f"the healthy-liver margin must be >= 0 mm, got {margin}", "--healthy-liver-margin-mm")
+        if self.noise_model not in ru.NOISE_MODELS:
+            raise InputError(f"noise model must be one of {', '.join(ru.NOISE_MODELS)}", "--noise-model")
+        if self.replicates_per_level != 0 and self.replicates_per_level < 20:
+            raise InputError(f"give 0 (no interval) or at least 20 images per noise level, got "
+                             f"{self.replicates_per_level}", "--replicates")
+        if not 0.5 <= self.confidence < 1.0:
+            raise InputError(f"confidence must be in [0.5, 1), got {self.confidence}", "--confidence")
+        for route in ROUTES:
+            factor = self.cross_calibration_factor(route)
+            if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
+                raise InputError(f"the {route.upper()} PET cross-calibration factor must be a positive number, got "
+                                 f"{factor}", f"--{route}-calibration-factor")
+            centre = self.reference_centre(route)
+            if centre is not None and (len(centre) != 3 or not all(math.isfinite(float(c)) for c in centre)):
+                raise InputError("give the reference sphere centre as three LPS coordinates (mm)",
+                                 f"--{route}-reference-centre")
+
+    @property
+    def margin_mm(self) -> float:
+        if self.healthy_liver_margin_mm is not None:
+            return float(self.healthy_liver_margin_mm)
+        return HEALTHY_LIVER_MARGIN_FWHM * self.pet_fwhm_mm
+
+    def cross_calibration_factor(self, route: str) -> float:
+        return self.ia_cross_calibration_factor if route == "ia" else self.iv_cross_calibration_factor
+
+    def reference_centre(self, route: str):
+        return self.ia_reference_centre_lps_mm if route == "ia" else self.iv_reference_centre_lps_mm
+
+
+# ---- calibration -----------------------------------------------------------------------------------
+def calibrated_suv(suv: SuvResult, factor: float, site: str | None = None, source: str | None = None,
+                   route: str = "") -> SuvResult:
+    """The SUV multiplied by the site's PET cross-calibration factor, with its provenance in the info
+    (``cross_calibration``; ``suv_factor`` then includes it). Applying the same factor twice is a no-op."""
+    done = suv.info.get("cross_calibration")
+    if done is not None:
+        if done["factor"] != factor:
+            raise ValueError(f"SUV already cross-calibrated with {done['factor']}, not {factor}")
+        return suv
+    info = dict(suv.info)
+    warnings = list(info.get("warnings", []))
+    low, high = CROSS_CALIBRATION_WARNING_RANGE
+    if not low <= factor <= high:
+        warnings.append(f"PET cross-calibration factor {factor:g} is outside {low:g}-{high:g} (the EARL tolerance of "
+                        "a calibration QC): check the site's phantom QC before trusting these SUVs")
+    info["warnings"] = warnings
+    info["cross_calibration"] = {
+        "factor": float(factor), "site": site, "source": source,
+        "rule": "SUV = SUV from the DICOM headers x factor; factor = reference activity concentration (dose "
+                "calibrator) / concentration the scanner measured in the site's uniform-phantom QC",
+    }
+    if factor != 1.0:
+        for key in ("suv_factor",):
+            if isinstance(info.get(key), (int, float)):
+                info["suv_factor_before_cross_calibration"] = info[key]
+                info[key] = info[key] * factor
+        if isinstance(info.get("suv_factor_per_slice"), list):
+            info["suv_factor_per_slice"] = [v * factor if isinstance(v, (int, float)) else v
+                                            for v in info["suv_factor_per_slice"]]
+        volume = Volume((suv.volume.array * np.float32(factor)).astype(np.float32), suv.volume.grid, suv.volume.unit,
+                        dict(suv.volume.metadata))
+    else:
+        volume = suv.volume
+    return SuvResult(volume, info, suv.series)
+
+
+def calibrate_routes(suv: dict[str, SuvResult], parameters: UptakeParameters) -> dict[str, SuvResult]:
+    return {route: calibrated_suv(suv[route], parameters.cross_calibration_factor(route), parameters.site,
+                                  parameters.cross_calibration_source, route) for route in ROUTES}
 
 
 # ---- one scan ------------------------------------------------------------------------------------
-def scan_statistics(suv: SuvResult, segmentation: Segmentation, renamed: dict[str, str]) -> dict[str, dict]:
-    """Statistics of every segment on this scan's SUV, keyed by the (renamed) VOI name."""
+def renamed_segmentation(segmentation: Segmentation, renamed: dict[str, str]) -> Segmentation:
+    """The same masks under their (mapped) default names."""
+    return Segmentation(segmentation.grid, [Segment(renamed[s.name], s.mask, s.color) for s in segmentation.segments],
+                        segmentation.source)
+
+
+def measured_regions(segmentation: Segmentation, renamed: dict[str, str], parameters: UptakeParameters,
+                     route: str) -> tuple[Segmentation, dict, list[str]]:
+    """The VOIs a scan is measured on: the segmentation under its default names, with the healthy liver
+    away from the lesions and the liver reference sphere (:func:`build_reference_regions`). The DICOM
+    SEG of a run is made of these, so that each SR measurement references the region it was made on."""
+    return build_reference_regions(renamed_segmentation(segmentation, renamed), parameters.margin_mm,
+                                   parameters.reference_centre(route), route)
+
+
+def parameters_of(result: dict) -> UptakeParameters:
+    """The :class:`UptakeParameters` a comparison result was computed with (from its provenance)."""
+    recorded = result.get("provenance", {}).get("parameters", {})
+    fields = {k: v for k, v in recorded.items() if k in UptakeParameters.__dataclass_fields__}
+    for key in ("ia_reference_centre_lps_mm", "iv_reference_centre_lps_mm"):
+        if fields.get(key) is not None:
+            fields[key] = tuple(fields[key])
+    return UptakeParameters(**fields)
+
+
+def scan_statistics(suv: SuvResult, segmentation: Segmentation) -> tuple[dict[str, dict], dict]:
+    """Statistics of every segment on this scan's SUV keyed by VOI name, and each VOI's PET weights."""
     vois = segmentation_weights(segmentation, suv.volume.grid)
-    for voi in vois:
-        voi.name = renamed[voi.name]
     lesions = {v.name for v in vois if voi_roles.role_of(v.name).is_lesion}
     stats = voi_statistics(suv.volume.array, suv.volume.grid, vois, isocontour_names=lesions)
-    return {s["name"]: s for s in stats}
+    return {s["name"]: s for s in stats}, {v.name: v for v in vois}
 
 
 def _order_key(name: str):
+    if name == REFERENCE_SPHERE_NAME:
+        return (2, ORGAN_ORDER.index("healthy_liver") + 0.5, name)
     role = voi_roles.role_of(name)
     if role.role == voi_roles.TARGET_LESION:
         return (0, role.number, name)
@@ -144,11 +287,66 @@ def _compact(stats: dict | None) -> dict | None:
         return None
     out = {key: stats.get(key) for key in STAT_KEYS}
     for key in ("voxel_count", "segment_volume_ml", "fraction_outside_pet_fov", "volume_equivalent_diameter_mm",
-                "suv_max_position_lps_mm", "suv_peak_centre_lps_mm", "isocontours"):
+                "suv_max_position_lps_mm", "suv_peak_centre_lps_mm", "isocontours", "contains_lesions", "spill_in"):
         if key in stats:
             out[key] = stats[key]
     out["warnings"] = list(stats.get("warnings", []))
     return out
+
+
+def _suppress_containers(stats: dict[str, dict], containers: dict[str, list[str]]) -> None:
+    """A VOI holding lesions (Liver, Body) reports no SUVmax, SUVmin or SUVpeak: they would be a lesion's."""
+    for name, lesions in containers.items():
+        s = stats.get(name)
+        if s is None:
+            continue
+        for key in ("suv_max", "suv_min", "suv_peak"):
+            s[key] = None
+        s.pop("suv_max_position_lps_mm", None)
+        s.pop("suv_peak_centre_lps_mm", None)
+        s["contains_lesions"] = list(lesions)
+        s.setdefault("warnings", []).append(
+            f"contains {', '.join(lesions)}: its SUVmax, SUVmin and SUVpeak would be a lesion's and are not reported "
+            "(SUVmean, volume and total uptake are the whole VOI's)")
+
+
+def _mark_spill_in(stats: dict[str, dict], neighbours: dict[str, list[dict]], distance_mm: float) -> None:
+    for name, found in neighbours.items():
+        s = stats[name]
+        s["spill_in"] = found
+        nearest = found[0]
+        s.setdefault("warnings", []).append(
+            f"spill-in: the SUVmax voxel lies {nearest['distance_mm']:.1f} mm from the hotter "
+            f"'{nearest['from']}' (SUVmax {nearest['suv_max_of_neighbour']:.3g}), within {distance_mm:g} mm "
+            f"({SPILL_IN_DISTANCE_FWHM:g} x PET FWHM): its SUVmax may include that VOI's activity"
+            + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
+
+
+#: The noise reference: the liver reference sphere's voxels at least one PET FWHM inside the healthy liver.
+NOISE_REGION_NAME = "Liver reference sphere, 1 FWHM inside the healthy liver"
+#: A noise reference needs at least this many PET voxels covered half (else the whole sphere is used).
+MIN_NOISE_VOXELS = 30
+
+
+def _noise_region(weights: dict, inner=None, warnings=None, route=""):
+    if inner is not None and inner.box is not None and int(np.count_nonzero(inner.core)) >= MIN_NOISE_VOXELS:
+        return inner
+    if inner is not None and warnings is not None:
+        warnings.append(f"{route}: fewer than {MIN_NOISE_VOXELS} PET voxels of the liver reference sphere lie one PET "
+                        "FWHM inside the healthy liver: the scan's noise is measured on the whole sphere, whose edge "
+                        "may add partial volume of the liver surface or a lesion's margin (wider intervals)")
+    for name in (REFERENCE_SPHERE_NAME, "Healthy liver"):
+        if name in weights and weights[name].box is not None:
+            return weights[name]
+    for name, w in weights.items():
+        if voi_roles.role_of(name).organ == "healthy_liver" and w.box is not None:
+            return w
+    return None
+
+
+def _rng(seed: int, route: str, name: str) -> np.random.Generator:
+    """One stream per lesion and scan: a lesion's draws do not depend on the other VOIs present."""
+    return np.random.default_rng([int(seed), ROUTES.index(route), zlib.crc32(name.encode("utf-8"))])
 
 
 # ---- the comparison --------------------------------------------------------------------------------
@@ -159,17 +357,30 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
     parameters.check()
     scan_warnings: list[str] = []
     scans_checked = check_scans(suv, scan_warnings)  # 68Ga, one patient, two series, IA before IV
-    renamed = {route: voi_roles.apply_mapping(segmentations[route].names, mapping) for route in ROUTES}
-    stats = {route: scan_statistics(suv[route], segmentations[route], renamed[route]) for route in ROUTES}
-    names = sorted(set(stats["ia"]) | set(stats["iv"]), key=_order_key)
+    suv = calibrate_routes(suv, parameters)
     warnings: list[str] = list(scan_warnings)
-    scans_checked["voi_offsets_mm"] = check_voi_placement(suv, segmentations, warnings)
+    renamed = {route: voi_roles.apply_mapping(segmentations[route].names, mapping) for route in ROUTES}
+    prepared, regions = {}, {}
+    for route in ROUTES:
+        prepared[route], regions[route], region_warnings = measured_regions(segmentations[route], renamed[route],
+                                                                            parameters, route)
+        warnings.extend(region_warnings)
+    scans_checked["voi_offsets_mm"] = check_voi_placement(suv, prepared, warnings)
+    stats, weights = {}, {}
+    spill_distance_mm = SPILL_IN_DISTANCE_FWHM * parameters.pet_fwhm_mm
+    for route in ROUTES:
+        stats[route], weights[route] = scan_statistics(suv[route], prepared[route])
+        containers = contained_lesions(prepared[route])
+        _suppress_containers(stats[route], containers)
+        _mark_spill_in(stats[route], spill_in(prepared[route], stats[route], spill_distance_mm, set(containers)),
+                       spill_distance_mm)
+    names = sorted(set(stats["ia"]) | set(stats["iv"]), key=_order_key)
     metric = parameters.metric
     limit_mm = parameters.partial_volume_diameter_fwhm * parameters.pet_fwhm_mm
     vois = []
     for name in names:
         role = voi_roles.role_of(name)
-        entry = {"name": name, "role": role.role}
+        entry = {"name": name, "role": REFERENCE_ROLE if name == REFERENCE_SPHERE_NAME else role.role}
         if role.organ:
             entry["organ"] = role.organ
         voi_warnings = []
@@ -190,6 +401,9 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
             elif ratio is None:
                 voi_warnings.append("no enhancement ratio: the lesion lacks values on one scan")
             entry["enhancement_ratio"] = ratio
+            for other in METRICS:
+                entry[f"enhancement_ratio_{other}"] = _ratio((stats["ia"].get(name) or {}).get(other),
+                                                             (stats["iv"].get(name) or {}).get(other))
             diameters = [_diameter_mm((stats[r].get(name) or {}).get("segment_volume_ml")) for r in ROUTES]
             diameters = [d for d in diameters if d is not None]
             smallest = min(diameters) if diameters else None
@@ -197,9 +411,10 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
             entry["volume_equivalent_diameter_mm"] = smallest
             entry["partial_volume_flag"] = flag
             if flag:
-                voi_warnings.append(f"small lesion: volume-equivalent diameter {smallest:.1f} mm < "
-                                    f"{parameters.partial_volume_diameter_fwhm:g} x PET FWHM "
-                                    f"({limit_mm:.1f} mm): partial volume lowers SUVmax, the ratio may be biased")
+                voi_warnings.append(f"small lesion: volume-equivalent diameter {smallest:.1f} mm < {limit_mm:.1f} mm "
+                                    f"({parameters.partial_volume_diameter_fwhm:g} x the PET FWHM of "
+                                    f"{parameters.pet_fwhm_mm:g} mm): partial volume lowers SUVmax, the ratio may "
+                                    "be biased")
         else:
             entry["enhancement_ratio"] = None
         entry["warnings"] = voi_warnings
@@ -212,20 +427,52 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
         missing = [v["name"] for v in targets if v["enhancement_ratio"] is None]
         warnings.append(f"target lesions without an enhancement ratio left out of the mean: {', '.join(missing)}")
     mean_ratio = (sum(v["enhancement_ratio"] for v in with_ratio) / len(with_ratio)) if with_ratio else None
+    means_by_metric = {}
+    for other in METRICS:
+        values = [v[f"enhancement_ratio_{other}"] for v in targets if v.get(f"enhancement_ratio_{other}") is not None]
+        means_by_metric[other] = sum(values) / len(values) if values else None
     flagged = [v["name"] for v in with_ratio if v.get("partial_volume_flag")]
     if flagged:
         warnings.append(f"the mean includes lesions flagged for partial volume: {', '.join(flagged)}")
+    noise_regions = {}
+    for route in ROUTES:
+        mask = noise_reference_mask(prepared[route], parameters.pet_fwhm_mm)
+        noise_regions[route] = (None if mask is None else
+                                voi_weights(NOISE_REGION_NAME, mask, prepared[route].grid, suv[route].volume.grid))
+    uncertainty = _uncertainty(suv, stats, weights, vois, [v["name"] for v in with_ratio], parameters, warnings,
+                               noise_regions)
+    primary = (uncertainty.get(metric) or {}) if uncertainty else {}
     ratios = _tumour_to_organ(stats, vois, parameters, warnings)
     return {
         "metric": metric,
         "threshold": parameters.threshold,
         "mean_enhancement_ratio": mean_ratio,
         "eligible": None if mean_ratio is None else bool(mean_ratio >= parameters.threshold),
+        "mean_enhancement_ratio_ci_low": primary.get("ci_low"),
+        "mean_enhancement_ratio_ci_high": primary.get("ci_high"),
+        "probability_mean_at_least_threshold": primary.get("probability_at_least_threshold"),
+        "borderline": primary.get("borderline"),
+        "mean_enhancement_ratio_suv_max": means_by_metric["suv_max"],
+        "mean_enhancement_ratio_suv_peak": means_by_metric["suv_peak"],
         "target_lesions_in_mean": [v["name"] for v in with_ratio],
         "suv_type": suv["ia"].info["suv_type"],
         "suv_unit": suv["ia"].info["suv_unit"],
         "vois": vois,
         "ratios": ratios,
+        "uncertainty": uncertainty,
+        "reference_regions": {
+            "healthy_liver_margin_mm": parameters.margin_mm,
+            "margin_rule": ("given by the user" if parameters.healthy_liver_margin_mm is not None else
+                            f"{HEALTHY_LIVER_MARGIN_FWHM:g} x the PET FWHM of {parameters.pet_fwhm_mm:g} mm"),
+            "ia": regions["ia"], "iv": regions["iv"],
+        },
+        "spill_in_criterion": {
+            "distance_mm": spill_distance_mm,
+            "rule": f"a VOI whose SUVmax voxel lies within {SPILL_IN_DISTANCE_FWHM:g} x PET FWHM of a hotter VOI "
+                    "(higher SUVmax) it does not overlap is flagged; VOIs that contain lesions are not compared",
+        },
+        "cross_calibration": {"site": parameters.site,
+                              **{route: suv[route].info["cross_calibration"] for route in ROUTES}},
         "partial_volume_criterion": {
             "pet_fwhm_mm": parameters.pet_fwhm_mm,
             "diameter_fwhm": parameters.partial_volume_diameter_fwhm,
@@ -236,6 +483,58 @@ def compare_routes(suv: dict[str, SuvResult], segmentations: dict[str, Segmentat
         "warnings": warnings,
         "scan_checks": scans_checked,
         "provenance": _provenance(suv, segmentations, parameters, mapping, renamed, inputs),
+    }
+
+
+def _uncertainty(suv, stats, weights, vois, targets_in_mean, parameters: UptakeParameters, warnings,
+                 noise_regions: dict | None = None) -> dict | None:
+    """Noise of each scan, SIMEX bias and spread of every lesion's SUVmax and SUVpeak, and the intervals
+    (docs/physics.md section 23); None when switched off."""
+    if parameters.replicates_per_level == 0:
+        return None
+    noise = {}
+    for route in ROUTES:
+        region = _noise_region(weights[route], (noise_regions or {}).get(route), warnings, route)
+        noise[route] = (None if region is None else
+                        ru.estimate_noise(suv[route].volume.array, suv[route].volume.grid, region,
+                                          parameters.noise_model))
+        if noise[route] is None:
+            warnings.append(f"{route}: no reference region with at least 10 PET voxels: the scan's noise is unknown "
+                            "and the enhancement ratios have no interval")
+    errors: dict[str, dict] = {}
+    lesions = [v for v in vois if voi_roles.role_of(v["name"]).is_lesion]
+    for v in lesions:
+        errors[v["name"]] = {}
+        for route in ROUTES:
+            w = weights[route].get(v["name"])
+            if noise[route] is None or w is None or (stats[route].get(v["name"]) or {}).get("suv_max") is None:
+                errors[v["name"]][route] = None
+                continue
+            errors[v["name"]][route] = ru.lesion_noise_errors(
+                suv[route].volume.array, suv[route].volume.grid, w, noise[route],
+                _rng(parameters.seed, route, v["name"]), parameters.replicates_per_level)
+    per_lesion, means = ru.ratio_intervals(errors, targets_in_mean, parameters.threshold, parameters.confidence,
+                                           np.random.default_rng([int(parameters.seed), 2]))
+    for v in lesions:
+        v["enhancement_ratio_interval"] = per_lesion.get(v["name"])
+        v["noise"] = {route: ru.public_errors(errors[v["name"]].get(route)) for route in ROUTES}
+    metric = parameters.metric
+    if means.get(metric) is None and targets_in_mean:
+        warnings.append(f"no interval for the mean {metric} enhancement ratio (a target lesion lacks one)")
+    elif means.get(metric) is not None and means[metric]["borderline"]:
+        m = means[metric]
+        warnings.append(f"borderline: the {100 * parameters.confidence:g} % interval of the mean {metric} enhancement "
+                        f"ratio, {m['ci_low']:.2f} to {m['ci_high']:.2f}, contains the threshold "
+                        f"{parameters.threshold:g} (probability {m['probability_at_least_threshold']:.2f} that the "
+                        "noise-free mean reaches it)")
+    return {
+        "method": "SIMEX noise-bias correction and parametric bootstrap of each lesion's SUVmax and SUVpeak on each "
+                  "scan, from the scan's noise measured in its reference region (docs/physics.md section 23)",
+        "confidence": parameters.confidence, "seed": parameters.seed,
+        "simex_lambdas": list(ru.SIMEX_LAMBDAS), "replicates_per_level": parameters.replicates_per_level,
+        "samples": ru.SAMPLES, "noise_model": parameters.noise_model,
+        "noise": {route: ru.public_noise(noise[route]) for route in ROUTES},
+        "suv_max": means.get("suv_max"), "suv_peak": means.get("suv_peak"),
     }
 
 
@@ -289,7 +588,7 @@ def _provenance(suv, segmentations, parameters, mapping, renamed, inputs) -> dic
 #: unit is replaced by the SUV unit (SUVbw, ...).
 COLUMNS = [
     ("name", "string", "", "VOI (segment) name"),
-    ("role", "string", "", "target_lesion, extrahepatic_lesion, organ or other"),
+    ("role", "string", "", "target_lesion, extrahepatic_lesion, organ, reference (liver reference sphere) or other"),
 ]
 for _route, _label in (("ia", "intra-arterial"), ("iv", "intravenous")):
     COLUMNS += [
@@ -303,8 +602,15 @@ for _route, _label in (("ia", "intra-arterial"), ("iv", "intravenous")):
     ]
 COLUMNS += [
     ("enhancement_ratio", "double", "1", "lesion metric IA / IV"),
+    ("enhancement_ratio_suv_max", "double", "1", "lesion SUVmax IA / IV"),
+    ("enhancement_ratio_suv_max_ci_low", "double", "1", "lower end of the SUVmax ratio's interval (noise)"),
+    ("enhancement_ratio_suv_max_ci_high", "double", "1", "upper end of the SUVmax ratio's interval (noise)"),
+    ("enhancement_ratio_suv_peak", "double", "1", "lesion SUVpeak IA / IV"),
+    ("enhancement_ratio_suv_peak_ci_low", "double", "1", "lower end of the SUVpeak ratio's interval (noise)"),
+    ("enhancement_ratio_suv_peak_ci_high", "double", "1", "upper end of the SUVpeak ratio's interval (noise)"),
     ("volume_equivalent_diameter_mm", "double", "mm", "diameter of the sphere of the lesion's volume (smaller scan)"),
     ("partial_volume_flag", "string", "", "true when the lesion is small enough for partial volume to bias SUVmax"),
+    ("spill_in_from", "string", "", "hotter VOIs within 2 x PET FWHM of this VOI's SUVmax (ia: / iv:)"),
     ("warnings", "string", "", "per-VOI warnings, separated by '; '"),
 ]
 COLUMN_NAMES = [c[0] for c in COLUMNS]
@@ -319,6 +625,13 @@ def table_rows(result: dict) -> list[dict]:
             for key in STAT_KEYS:
                 row[f"{route}_{key}"] = (voi[route] or {}).get(key)
         row["enhancement_ratio"] = voi.get("enhancement_ratio")
+        interval = voi.get("enhancement_ratio_interval") or {}
+        for metric in METRICS:
+            row[f"enhancement_ratio_{metric}"] = voi.get(f"enhancement_ratio_{metric}")
+            row[f"enhancement_ratio_{metric}_ci_low"] = (interval.get(metric) or {}).get("ci_low")
+            row[f"enhancement_ratio_{metric}_ci_high"] = (interval.get(metric) or {}).get("ci_high")
+        row["spill_in_from"] = "; ".join(f"{route}: {', '.join(n['from'] for n in (voi[route] or {}).get('spill_in', []))}"
+                                         for route in ROUTES if (voi[route] or {}).get("spill_in"))
         row["volume_equivalent_diameter_mm"] = voi.get("volume_equivalent_diameter_mm")
         flag = voi.get("partial_volume_flag")
         row["partial_volume_flag"] = "" if flag is None else ("true" if flag else "false")
@@ -330,8 +643,9 @@ def table_rows(result: dict) -> list[dict]:
 # ---- files ---------------------------------------------------------------------------------------
 def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParameters | None = None,
                labels: dict | None = None, overrides: dict | None = None, series_uids: dict | None = None,
-               mapping_path=None) -> tuple[dict, dict]:
+               mapping_path=None, progress=None) -> tuple[dict, dict]:
     """Read both scans and segmentations (files) and compare them; nothing is written.
+    ``progress(fraction, message)`` is called at each stage.
 
     ``folders``, ``segmentation_paths``, ``labels`` (labels CSV of a label-map segmentation),
     ``overrides`` (:class:`SuvOverrides`) and ``series_uids`` are keyed by route ("ia", "iv").
@@ -345,9 +659,14 @@ def run_uptake(folders: dict, segmentation_paths: dict, parameters: UptakeParame
     labels = labels or {}
     overrides = overrides or {}
     series_uids = series_uids or {}
+    progress = progress or (lambda fraction, message: None)
     mapping = read_name_mapping(mapping_path) if mapping_path else None
-    suv = {route: suv_from_folder(folders[route], parameters.suv_type, overrides.get(route), series_uids.get(route))
-           for route in ROUTES}
+    suv = {}
+    for index, route in enumerate(ROUTES):
+        progress(0.4 * index, f"uptake: reading the {route.upper()} PET and its SUV")
+        suv[route] = suv_from_folder(folders[route], parameters.suv_type, overrides.get(route), series_uids.get(route))
+    progress(0.8, "uptake: segmentations, VOI statistics and enhancement ratios")
+    suv = calibrate_routes(suv, parameters)  # so that --save-suv writes the SUV the statistics used
     # The PET is the reference of an RTSTRUCT (rasterised for its grid) and of the Frame of Reference check.
     segmentations = {route: read_segmentation(segmentation_paths[route], labels.get(route), suv[route].volume)
                      for route in ROUTES}
