@@ -466,8 +466,8 @@ class IAHepaticPRRTWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 slicer.util.setSliceViewerLayers(background=volume, fit=True)
             if lines:
                 a, b = lines[0].GetNthControlPointPosition(0), lines[0].GetNthControlPointPosition(1)
-                slicer.modules.markups.logic().JumpSlicesToLocation(
-                    (a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2, True)
+                markupsLogic: "slicer.vtkSlicerMarkupsLogic" = slicer.modules.markups.logic()
+                markupsLogic.JumpSlicesToLocation((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2, True)
 
         self._run("Showing the scan failed.", action)
 
