@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 
 import pytest
@@ -91,6 +92,28 @@ def test_dose_response_recovers_the_model_d50(cohort, visit):
     with open(out / "dose_response.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["visit"] == visit and r["dose"] == "absorbed_dose"]
     assert float(rows[0]["logistic_d50_gy"]) == pytest.approx(fit["d50_gy"])
+
+
+def _three_digits(value: float) -> str:
+    """Three significant digits in plain notation (the rule of both reports)."""
+    return f"{value:.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
+
+
+def test_the_cohort_report_shows_the_follow_up(cohort):
+    truths, summary, out = cohort
+    html = (out / "cohort_report.html").read_text()
+    section = html[html.index('<section id="follow-up">'):]
+    section = section[:section.index("</section>")]
+    followup = summary["followup"]
+    events = sum(1 for t in truths.values() if t["pfs_event"])
+    assert f"{len(SEEDS)} patients, {events} events." in section
+    assert f"PFS at 18 months {_three_digits(followup['pfs_rate_18_months'])}" in section
+    median = followup["median_pfs_months"]
+    assert ("Median PFS not reached" if median is None else f"Median PFS {_three_digits(median)} months") in section
+    assert "Progression-free survival (Kaplan-Meier, 95 % band)" in section and "<polygon" in section
+    # One dose-response chart per visit, and every patient linked to its report.
+    assert section.count('aria-label="Dose-response at ') == len(followup["dose_response"]["per_visit"])
+    assert all(f'href="{patient_id}/report.html"' in section for patient_id in truths)
 
 
 @pytest.mark.skipif(not os.environ.get("IAHPRRT_LONG_TESTS"), reason="coverage study: IAHPRRT_LONG_TESTS=1")

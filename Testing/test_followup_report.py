@@ -51,6 +51,21 @@ def test_patient_report_section_shows_the_response_numbers(reports):
     assert not re.search(r"<script", html)
 
 
+def test_the_summary_states_the_follow_up_and_a_de_identified_report_has_no_dates(reports):
+    report = reports[2]  # seed 7: progression at 12 months
+    html = render_report(followup=report, patient={"id": "FU-007", "name": "Doe^Jane"})
+    summary = html[html.index('<section id="summary">'):html.index("</section>")]
+    assert f"Best overall response (RECIST 1.1): {report['recist']['best_overall_response']}" in summary
+    assert "progression: month 12" in summary and "RECIST 1.1 progression" in summary
+    assert report["visits"][0]["date"][:10] in html  # identified: the visit's calendar date
+    hidden = render_report(followup=report, patient={"id": "FU-007", "name": "Doe^Jane"}, deidentify=True)
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", hidden), re.findall(r"\d{4}-\d{2}-\d{2}", hidden)[:3]
+    assert "Doe" not in hidden and "FU-007" not in hidden
+    # Days counted from the start of the cycle: the first visit (month 3) falls on day +91 or so.
+    days = (report["visits"][0]["days_after_start"])
+    assert f"day +{int(days)}" in hidden
+
+
 def test_cohort_fragments(reports):
     outcomes = [{"status": "ok", "results": {"followup": r}} for r in reports]
     summary = cohort_followup(outcomes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from .formatting import significant
+from .formatting import Presentation, significant
 from .svg_plots import PALETTE, Frame, _axes, _finite, _legend, _svg
 
 #: Sphere-equivalent volumetric thresholds drawn on the volume-change chart (docs/physics.md section 30).
@@ -154,24 +154,37 @@ def _dose_response_rows(per_visit: dict) -> list[list[str]]:
     return rows
 
 
-def patient_followup_section(report: dict) -> str:
-    """The report's follow-up section for one patient (response.json)."""
+#: How the report names a PFS event (response.json ``pfs_event_type``).
+EVENT_LABELS = {"recist_progression": "RECIST 1.1 progression", "clinical_progression": "clinical progression",
+                "death": "death"}
+
+
+def followup_headline(report: dict) -> str:
+    """One line: best overall response, the visit of progression and the PFS with its event."""
     recist = report.get("recist", {})
     event = report.get("pfs_event_type")
-    pfs_text = (f"{_num(report.get('pfs_months'))} months ({escape(str(event).replace('_', ' '))})" if event
+    pfs_text = (f"{_num(report.get('pfs_months'))} months ({escape(EVENT_LABELS.get(event, str(event)))})" if event
                 else f"{_num(report.get('pfs_months'))} months, censored at the last contact")
+    return (f'<b>Best overall response (RECIST 1.1): {escape(str(recist.get("best_overall_response")))}</b>'
+            f' &middot; progression: {escape(str(recist.get("progression_visit") or "none"))}'
+            f' &middot; PFS {pfs_text}')
+
+
+def patient_followup_section(report: dict, show: Presentation | None = None) -> str:
+    """The report's follow-up section for one patient (response.json). Dates as ``show`` shows them
+    (days from day 0 when de-identified); the follow-up's warnings go to the report's warnings."""
+    show = show or Presentation()
+    recist = report.get("recist", {})
     parts = ["<h2>Follow-up: response and progression-free survival</h2>",
-             f'<p><b>Best overall response (RECIST 1.1): {escape(str(recist.get("best_overall_response")))}</b>'
-             f' &middot; progression: {escape(str(recist.get("progression_visit") or "none"))}'
-             f' &middot; PFS {pfs_text}</p>',
+             f"<p>{followup_headline(report)}</p>",
              f'<p class="meta">Target lesions: {escape(", ".join(recist.get("targets", [])) or "none")} '
              f'({escape(str(recist.get("selection_rule", "")))}); non-target: '
-             f'{escape(", ".join(recist.get("non_targets", [])) or "none")}. Start: {escape(str(report.get("start_date")))}.'
+             f'{escape(", ".join(recist.get("non_targets", [])) or "none")}. Start: {show.when(report.get("start_date"))}.'
              "</p>"]
     visit_rows = []
     for visit in report.get("visits", []):
         r = visit.get("recist", {})
-        visit_rows.append([escape(visit["name"]), escape(str(visit["date"])[:10]), _num(visit.get("months_after_start")),
+        visit_rows.append([escape(visit["name"]), show.when(visit["date"], with_time=False), _num(visit.get("months_after_start")),
                            escape(visit.get("modality", "")),
                            "carried (registration)" if visit.get("carry_over") else "own segmentation",
                            _num(r.get("sum_of_diameters_mm"), 4, "mm"), _num(r.get("change_from_baseline_percent"), 3, "%"),
@@ -216,7 +229,6 @@ def patient_followup_section(report: dict) -> str:
                              "ROC AUC [95 %]"], _dose_response_rows(per_visit), 2))
         parts.append(f'<p class="meta">Dose: {escape(str(report["dose_response"].get("dose_source")))}. Response: '
                      f'{escape(str(report["dose_response"].get("response")))}.</p>')
-    parts.append("".join(f'<div class="warn">{escape(str(w))}</div>' for w in report.get("warnings", [])))
     return "".join(parts)
 
 
@@ -266,12 +278,13 @@ def cohort_followup_section(followup: dict, lesion_rows_by_visit: dict[str, list
     rate_key = [k for k in followup if k.startswith("pfs_rate_") and not k.endswith("_ci")]
     rate = followup.get(rate_key[0]) if rate_key else None
     r_low, r_high = followup.get(rate_key[0] + "_ci", [None, None]) if rate_key else (None, None)
+    landmark = f"{pfs['landmark_months']:g}" if _finite(pfs.get("landmark_months")) else "&ndash;"  # 18, not 18.0
     parts = ["<h2>Follow-up of the cohort</h2>",
              f"<p>{_num(pfs.get('n'))} patients, {_num(pfs.get('events'))} events. Median PFS "
              f"{_num(median) if median is not None else 'not reached'} months (95 % interval "
              f"{_num(m_low) if m_low is not None else 'not reached'} to "
              f"{_num(m_high) if m_high is not None else 'not reached'});"
-             f" PFS at {_num(pfs.get('landmark_months'))} months {_num(rate)} (95 % interval {_num(r_low)} to "
+             f" PFS at {landmark} months {_num(rate)} (95 % interval {_num(r_low)} to "
              f"{_num(r_high)}).</p>",
              kaplan_meier_chart(pfs)]
     counts = followup.get("best_overall_response_counts", {})

@@ -36,6 +36,7 @@ h1{font-size:21px;margin:0 0 2px}h2{font-size:18px;border-bottom:2px solid #0072
 h3{font-size:15px;margin:14px 0 4px}.meta{color:#555;font-size:12.5px}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0}th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#eef3f8}td.l,th.l{text-align:left}
+.followup{font-size:15px;padding:6px 12px;border-left:4px solid #0072B2;background:#eef5fb}
 .verdict{font-size:17px;font-weight:bold;padding:8px 12px;border-radius:6px;margin:6px 0;display:inline-block}
 .ok{background:#e8f6ec;border:2px solid #1e8449;color:#145a32}.no{background:#fdecea;border:2px solid #c0392b;color:#7b241c}
 .warn{background:#fef5e7;border-left:4px solid #b9770e;padding:4px 10px;font-size:12.5px;margin:4px 0}
@@ -193,10 +194,15 @@ def _lesion_caption(lesion) -> str:
             f"{_n(lesion.ia.caption.get('field_mm'))} mm field, patient's right on the left.")
 
 
-def _summary(uptake: dict | None, dosimetry: dict | None, images, show: Presentation) -> str:
+def _summary(uptake: dict | None, dosimetry: dict | None, images, show: Presentation,
+             followup: dict | None = None) -> str:
     facts = []
     if uptake:
         facts.append(_verdict(uptake))
+    if followup:  # after the verdict: at a follow-up visit the response is what the reader looks for
+        from .followup_sections import followup_headline
+
+        facts.append(f'<p class="followup">Follow-up: {followup_headline(followup)} (section Follow-up, below)</p>')
     if dosimetry:
         facts.append(_therapy(dosimetry, show))
         facts.append(_dose_summary(dosimetry))
@@ -485,7 +491,8 @@ def _dosimetry_section(dosimetry: dict, dvh: dict | None, fitted: dict | None) -
 
 
 # ---- warnings ----------------------------------------------------------------------------------
-def _all_warnings(uptake: dict | None, dosimetry: dict | None, comparison: dict | None) -> list[str]:
+def _all_warnings(uptake: dict | None, dosimetry: dict | None, comparison: dict | None,
+                  followup: dict | None = None) -> list[str]:
     warnings = []
     for part in (uptake, dosimetry):
         if part:
@@ -493,6 +500,8 @@ def _all_warnings(uptake: dict | None, dosimetry: dict | None, comparison: dict 
             warnings += list(part.get("warnings", []))
     if comparison:
         warnings += list(comparison.get("warnings", []))
+    if followup:
+        warnings += [f"follow-up: {w}" for w in followup.get("warnings", [])]
     return warnings
 
 
@@ -534,6 +543,8 @@ def render_report(uptake: dict | None = None, dosimetry: dict | None = None, pat
     patient = patient or {}
     generated = generated or datetime.now()
     day_zero, day_zero_label = day_zero_of(uptake, dosimetry)
+    if day_zero is None and followup:
+        day_zero, day_zero_label = followup.get("start_date"), "the start of the intra-arterial cycle"
     show = Presentation(deidentify, parse_datetime(day_zero), study_folder, day_zero_label)
     if deidentify:
         who = "de-identified" + (f" &middot; days counted from {escape(day_zero_label)} (day 0)" if day_zero else "")
@@ -545,7 +556,7 @@ def render_report(uptake: dict | None = None, dosimetry: dict | None = None, pat
     body = ["<h1>Intra-arterial versus intravenous PRRT: patient report</h1>",
             f'<p class="meta">{who}{when} &middot; IAHepaticPRRT {escape(__version__)}'
             + (f" &middot; site {escape(str(site['name']))}" if site and site.get("name") else "") + "</p>",
-            _summary(uptake, dosimetry, images, show), _images_section(images)]
+            _summary(uptake, dosimetry, images, show, followup), _images_section(images)]
     if uptake:
         body.append(_uptake_section(uptake))
     if dosimetry:
@@ -555,8 +566,8 @@ def render_report(uptake: dict | None = None, dosimetry: dict | None = None, pat
     if followup:  # response.json of the follow-up (report/followup_sections.py)
         from .followup_sections import patient_followup_section
 
-        body.append(patient_followup_section(followup))
-    body.append(_warnings_section(_all_warnings(uptake, dosimetry, predicted_vs_delivered), show))
+        body.append(f'<section id="followup">{patient_followup_section(followup, show)}</section>')
+    body.append(_warnings_section(_all_warnings(uptake, dosimetry, predicted_vs_delivered, followup), show))
     body.append(provenance_section(uptake, dosimetry, show))
     body.append('<div class="signoff"><b>Review and sign-off</b><br><br>Physician: <span>&nbsp;</span> '
                 'Medical physicist: <span>&nbsp;</span><br><br>Date: <span>&nbsp;</span> Signature: <span>&nbsp;</span>'
