@@ -82,3 +82,15 @@ def test_cohort_fragments(reports):
     fit = {"estimable": True, "intercept": -5.0, "slope_per_gy": 0.2, "d50_gy": 25.0}
     chart = dose_response_chart(rows, fit, "Dose-response")
     assert "D50 25 Gy" in chart and chart.count("<polyline") == 1
+
+
+def test_p_values_as_journals_print_them():
+    def visit(p_value):
+        return {"absorbed_dose": {"spearman": {"rho": -0.7219, "p_value": p_value},
+                                  "logistic": {"n": 138, "d50_gy": 25.6, "d50_ci_gy": [21.3, 30.4]},
+                                  "roc": {"auc": 0.943, "ci_low": 0.891, "ci_high": 0.99}}}
+    followup = {"pfs": {"n": 3, "events": 1, "landmark_months": 18.0},
+                "dose_response": {"per_visit": {"month 3": visit(1.68e-12), "month 6": visit(0.04321)}}}
+    html = cohort_followup_section(followup)
+    assert "-0.722 (p &lt; 0.001)" in html and "-0.722 (p 0.043)" in html
+    assert "25.6 Gy [21.3, 30.4]" in html and "PFS at 18 months" in html

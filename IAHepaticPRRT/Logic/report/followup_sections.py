@@ -18,6 +18,13 @@ VOLUME_PR_PERCENT = -65.7
 VOLUME_PD_PERCENT = 72.8
 
 
+def _p_value(value) -> str:
+    """A p-value as journals print it: two significant digits, "p < 0.001" below 0.001."""
+    if _finite(value) and value < 0.001:
+        return "p &lt; 0.001"
+    return f"p {_num(value, 2)}"
+
+
 def _num(value, digits: int = 3, unit: str = "") -> str:
     """A count as it is; any other number as the patient report shows it (:func:`formatting.significant`)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -149,7 +156,7 @@ def _dose_response_rows(per_visit: dict) -> list[list[str]]:
             else:
                 d50 = escape(lg.get("note", "not estimated"))
             rows.append([escape(visit), "intra-arterial cycle" if kind == "absorbed_dose" else "all cycles",
-                         _num(lg.get("n")), f"{_num(s.get('rho'))} (p {_num(s.get('p_value'), 2)})", d50,
+                         _num(lg.get("n")), f"{_num(s.get('rho'))} ({_p_value(s.get('p_value'))})", d50,
                          f"{_num(roc.get('auc'))} [{_num(roc.get('ci_low'), 2)}, {_num(roc.get('ci_high'), 2)}]"])
     return rows
 
