@@ -150,3 +150,13 @@ def test_summary_split_by_site_and_one_patient_is_never_significant(batch):
     with open(out / "cohort.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
     assert {r["patient_id"]: r["site"] for r in rows} == SITES
+
+
+def test_a_failed_patient_in_its_own_folder_is_named_after_the_folder():
+    from iahepaticprrt.report.cohort_report import patient_id_of as shown_id
+    from iahepaticprrt.study.batch import patient_id_of
+
+    for name_of in (patient_id_of, shown_id):
+        assert name_of({"manifest": "/cohort/NET-017/manifest.json", "status": "error"}) == "NET-017"
+        assert name_of({"manifest": "/cohort/P5.json", "status": "error"}) == "P5"
+        assert name_of({"manifest": "/cohort/x/manifest.json", "results": {"patient_id": "ID9"}}) == "ID9"

@@ -41,6 +41,7 @@ def test_activities_in_mbq_below_one_gbq_and_gbq_above():
     assert activity(96.0) == "96.0 MBq"
     assert activity(152.6) == "153 MBq"
     assert activity(1000.0) == "1.00 GBq"  # the boundary: 1000 MBq is 1 GBq
+    assert activity(999.9) == "1.00 GBq" and activity(999.4) == "999 MBq"  # the unit follows the rounding
     assert activity(None) == "&ndash;"
 
 

@@ -128,7 +128,9 @@ def _clean_error(message: str, cohort_dir, deidentify: bool) -> str:
 def patient_id_of(outcome: dict) -> str:
     """A patient's ID as the batch gives it (``patient_id``), else the one in its results."""
     results = outcome.get("results") or {}
-    return str(outcome.get("patient_id") or results.get("patient_id") or PurePath(outcome["manifest"]).stem)
+    path = PurePath(outcome["manifest"])
+    return str(outcome.get("patient_id") or results.get("patient_id")
+               or (path.parent.name if path.name == "manifest.json" else path.stem))
 
 
 def _report_link(outcome: dict) -> str | None:

@@ -57,10 +57,12 @@ def significant(value, digits: int = 3, unit: str = "") -> str:
 
 
 def activity(mbq, digits: int = 3) -> str:
-    """An activity in MBq, or in GBq from 1000 MBq."""
-    if mbq is None or not isinstance(mbq, (int, float)) or not math.isfinite(mbq):
+    """An activity in MBq, or in GBq from 1000 MBq: decided on the rounded value, so 999.9 MBq is
+    "1.00 GBq", never "1000 MBq"."""
+    if mbq is None or isinstance(mbq, bool) or not isinstance(mbq, (int, float)) or not math.isfinite(mbq):
         return DASH
-    return significant(mbq / 1000.0, digits, "GBq") if abs(mbq) >= 1000.0 else significant(mbq, digits, "MBq")
+    in_mbq = significant(mbq, digits)
+    return significant(mbq / 1000.0, digits, "GBq") if abs(float(in_mbq)) >= 1000.0 else f"{in_mbq} MBq"
 
 
 def person_name(value) -> str:

@@ -104,8 +104,11 @@ def _run_one(manifest: str, output_root: str, folder_name: str) -> dict:
 
 
 def patient_id_of(outcome: dict) -> str:
-    """A patient's ID in cohort.csv and the cohort report: its results' ID, else its manifest's file name."""
-    return (outcome.get("results") or {}).get("patient_id") or Path(outcome["manifest"]).stem
+    """The patient's ID from its results; for a patient that failed, the manifest's name, or its
+    folder's for ``COHORT_DIR/<patient>/manifest.json`` (not "manifest")."""
+    results_id = (outcome.get("results") or {}).get("patient_id")
+    path = Path(outcome["manifest"])
+    return results_id or (path.parent.name if path.name == "manifest.json" else path.stem)
 
 
 def _deidentify_setting(manifest: str) -> bool:
