@@ -126,6 +126,18 @@ def check_output_folder(path: str | os.PathLike, option: str = "-o") -> Path:
     return path
 
 
+def _temporary_beside(path: Path) -> Path:
+    """A new empty hidden file beside ``path`` (same folder, so the final rename is atomic) keeping
+    its suffix; the folder is created when missing. An OS failure is an :class:`InputError` naming ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + _suffix(path), dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_error(exc, path) from None
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
@@ -134,13 +146,7 @@ def atomic_path(path: str | os.PathLike):
     and ``path`` is left untouched.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + _suffix(path), dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise _write_error(exc, path) from None
-    tmp = Path(tmp)
+    tmp = _temporary_beside(path)
     try:
         try:
             yield tmp
@@ -164,14 +170,9 @@ def files_together():
 
     def stage(path: str | os.PathLike) -> Path:
         path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + _suffix(path), dir=path.parent)
-            os.close(fd)
-        except OSError as exc:
-            raise _write_error(exc, path) from None
-        staged.append((Path(tmp), path))
-        return Path(tmp)
+        tmp = _temporary_beside(path)
+        staged.append((tmp, path))
+        return tmp
 
     try:
         yield stage
