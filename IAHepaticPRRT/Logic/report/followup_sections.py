@@ -11,7 +11,7 @@ import math
 from html import escape
 
 from .formatting import Presentation, significant
-from .svg_plots import PALETTE, Frame, _axes, _finite, _legend, _svg
+from .svg_plots import PALETTE, Frame, _axes, _finite, _horizontal_lines, _legend, _svg
 
 #: Sphere-equivalent volumetric thresholds drawn on the volume-change chart (docs/physics.md section 30).
 VOLUME_PR_PERCENT = -65.7
@@ -98,11 +98,7 @@ def xy_chart(series: list[dict], title: str, x_title: str, y_title: str, x_range
             for x, y in points:
                 body.append(f'<circle cx="{frame.px(x):.1f}" cy="{frame.py(y):.1f}" r="3.5" fill="{color}">'
                             f'<title>{escape(s["name"])}: {x:.3g}, {y:.3g}</title></circle>')
-    for value, label in horizontal_lines or []:
-        y = frame.py(value)
-        body.append(f'<line x1="{frame.left}" y1="{y:.1f}" x2="{frame.width - frame.right}" y2="{y:.1f}" '
-                    f'stroke="#333" stroke-dasharray="6 4"/>')
-        body.append(f'<text x="{frame.left + 4}" y="{y - 4:.1f}" font-size="11">{escape(label)}</text>')
+    body += _horizontal_lines(frame, horizontal_lines)
     body += _legend(frame, legend[:18], outside=True)
     return _svg(frame, body, title)
 

@@ -143,6 +143,17 @@ def _legend(frame: Frame, entries: list[tuple], outside: bool = False) -> list[s
     return out
 
 
+def _horizontal_lines(frame: Frame, lines: list[tuple[float, str]] | None) -> list[str]:
+    """Dashed reference lines across the plot area (a limit, a threshold), each labelled above its left end."""
+    out = []
+    for value, label in lines or []:
+        y = frame.py(value)
+        out.append(f'<line x1="{frame.left}" y1="{y:.1f}" x2="{frame.width - frame.right}" y2="{y:.1f}" '
+                   f'stroke="#333" stroke-dasharray="6 4"/>')
+        out.append(f'<text x="{frame.left + 4}" y="{y - 4:.1f}" font-size="11">{escape(label)}</text>')
+    return out
+
+
 def _svg(frame: Frame, body: list[str], label: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(label)}" '
             f'width="{frame.width}" height="{frame.height}" viewBox="0 0 {frame.width} {frame.height}" '
@@ -222,10 +233,6 @@ def line_chart(series: list[Series], title: str, x_title: str, y_title: str, y_l
                     y_hi, y_lo = frame.py(raw_y + err), frame.py(max(raw_y - err, lo_y if y_log else raw_y - err))
                     body.append(f'<line x1="{x:.1f}" y1="{y_hi:.1f}" x2="{x:.1f}" y2="{y_lo:.1f}" stroke="{color}"/>')
                 body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"/>')
-    for value, label in horizontal_lines or []:
-        y = frame.py(value)
-        body.append(f'<line x1="{frame.left}" y1="{y:.1f}" x2="{frame.width - frame.right}" y2="{y:.1f}" '
-                    f'stroke="#333" stroke-dasharray="6 4"/>')
-        body.append(f'<text x="{frame.left + 4}" y="{y - 4:.1f}" font-size="11">{escape(label)}</text>')
+    body += _horizontal_lines(frame, horizontal_lines)
     body += _legend(frame, legend[:18], outside=True)
     return _svg(frame, body, title)
