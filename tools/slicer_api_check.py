@@ -539,8 +539,10 @@ class Checker:
                 return T("instance", "qSlicerAbstractCoreModule")
             self.problem(where, f"slicer.modules.{attr}", "no such module")
             return VALUE
-        if kind in ("class", "instance"):
-            found, member = self.member_of(base.name, attr)
+        if kind in ("class", "instance", "pyclass", "pyinstance"):
+            # Slicer/CTK/Qt/VTK classes are looked up in the API list, Slicer's Python classes in its modules.
+            lookup = self.member_of if kind in ("class", "instance") else self._py_member
+            found, member = lookup(base.name, attr)
             if found:
                 self.ok(where, f"{base.name}.{attr}")
                 return member
@@ -556,13 +558,6 @@ class Checker:
             return VALUE
         if kind == "pymodule":
             return self._py_module_member(base.name, attr, where)
-        if kind in ("pyclass", "pyinstance"):
-            found, member = self._py_member(base.name, attr)
-            if found:
-                self.ok(where, f"{base.name}.{attr}")
-                return member
-            self.problem(where, f"{base.name}.{attr}", "no such member")
-            return VALUE
         if kind in ("local", "localinst"):
             return self._local_member(base, attr, where)
         if kind in ("logicclass", "logicinst"):
