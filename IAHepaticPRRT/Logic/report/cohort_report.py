@@ -126,7 +126,9 @@ def _clean_error(message: str, cohort_dir, deidentify: bool) -> str:
 
 
 def patient_id_of(outcome: dict) -> str:
-    """A patient's ID as the batch gives it (``patient_id``), else the one in its results."""
+    """A patient's ID in cohort.csv and both reports: as the batch gave it (``patient_id``), else the
+    one in its results; for a patient that failed, its manifest's name, or its folder's for
+    ``COHORT_DIR/<patient>/manifest.json`` (not "manifest")."""
     results = outcome.get("results") or {}
     path = PurePath(outcome["manifest"])
     return str(outcome.get("patient_id") or results.get("patient_id")

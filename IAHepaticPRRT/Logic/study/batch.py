@@ -21,6 +21,7 @@ summary. Outputs (OUT_DIR):
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -29,11 +30,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ..errors import InputError
-import math
-
 from ..imaging.voi_roles import role_of
 from ..io.output_files import atomic_path, check_output_folder, output_folder, write_csv, write_json
-
+from ..report.cohort_report import patient_id_of
 from .cohort_statistics import (
     bland_altman_log,
     clopper_pearson,
@@ -101,14 +100,6 @@ def _run_one(manifest: str, output_root: str, folder_name: str) -> dict:
     except Exception as exc:  # a failing patient must not stop the cohort
         kind = "error" if isinstance(exc, InputError) else f"error ({type(exc).__name__})"
         return {"manifest": manifest, "status": "error", "error": f"{kind}: {exc}"}
-
-
-def patient_id_of(outcome: dict) -> str:
-    """The patient's ID from its results; for a patient that failed, the manifest's name, or its
-    folder's for ``COHORT_DIR/<patient>/manifest.json`` (not "manifest")."""
-    results_id = (outcome.get("results") or {}).get("patient_id")
-    path = Path(outcome["manifest"])
-    return results_id or (path.parent.name if path.name == "manifest.json" else path.stem)
 
 
 def _deidentify_setting(manifest: str) -> bool:
