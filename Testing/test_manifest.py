@@ -51,6 +51,11 @@ def test_valid_manifest_resolves_paths(tmp_path, study):
     (lambda d: d["dosimetry"]["previous_cycles"][0].update(kidney_dose_gy=float("nan")),
      "dosimetry.previous_cycles[0].kidney_dose_gy", "finite number"),
     (lambda d: d.update(manifest_version=2), "manifest_version", "unsupported"),
+    (lambda d: d["dosimetry"].update(cycle=-1), "dosimetry.cycle", "cycles are numbered from 1, got -1"),
+    (lambda d: d["dosimetry"].update(cycle="0"), "dosimetry.cycle", "cycles are numbered from 1, got 0"),
+    (lambda d: d["dosimetry"].update(cycle=[5]), "dosimetry.cycle", "expected a cycle number or label"),
+    (lambda d: d["dosimetry"]["previous_cycles"][0].update(cycle=0), "dosimetry.previous_cycles[0].cycle",
+     "cycles are numbered from 1"),
     # issue 14: site, cross-calibration, reference sphere, ratio intervals, IV-cycle VOI doses
     (lambda d: d.update(site={"pet_cross_calibration_factor": 1.02}), "site.name", "missing required field"),
     (lambda d: d.update(site={"name": "A", "pet_cross_calibration_factor": 0}), "site.pet_cross_calibration_factor",

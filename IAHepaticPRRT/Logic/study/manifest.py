@@ -45,6 +45,16 @@ from .followup_manifest import FOLLOWUP, check_followup
 
 MANIFEST_VERSION = 1
 
+def _cycle(value, where: str, base: Path, source: Path) -> str:
+    """A cycle's number or label ("5", 5, "5b"); a number below 1 cannot be a treatment cycle."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+        raise InputError("expected a cycle number or label", source, where)
+    text = str(value).strip()
+    if text.lstrip("+-").isdigit() and int(text) < 1:
+        raise InputError(f"cycles are numbered from 1, got {text}", source, where)
+    return text
+
+
 # Field specifications: name -> (kind, required). Kinds: "path" (file or folder that must exist),
 # "str", "number" (finite float), "positive", "nonnegative", "bool", "datetime" (ISO 8601),
 # "checks" (a list of plausibility-check names), a tuple of allowed strings, a nested spec (dict) /
@@ -65,7 +75,7 @@ _UPTAKE = {
 }
 _TIME_POINT = {"spect": ("path", True), "ct": ("path", False), "time_h": ("nonnegative", False)}
 _PREVIOUS_CYCLE = {
-    "cycle": ("str", False), "kidney_dose_gy": ("nonnegative", False), "kidney_bed_gy": ("nonnegative", False),
+    "cycle": (_cycle, False), "kidney_dose_gy": ("nonnegative", False), "kidney_bed_gy": ("nonnegative", False),
     "bone_marrow_dose_gy": ("nonnegative", False),
     "route": (("iv", "ia"), False), "administered_mbq": ("positive", False), "voi_doses_gy": ("doses", False),
 }
@@ -76,7 +86,7 @@ _DOSIMETRY = {
     "calibration_uncertainty_percent": ("nonnegative", False), "method": (("ldm", "vsv"), False),
     "model": ("str", False), "registration": ("bool", False), "pvc_fwhm_mm": ("positive", False),
     "previous_cycles": ([_PREVIOUS_CYCLE], False),
-    "kidney_risk_factors": ("bool", False), "cycle": ("str", False),
+    "kidney_risk_factors": ("bool", False), "cycle": (_cycle, False),
 }
 _PATIENT = {"id": ("str", False), "name": ("str", False)}
 _SITE = {"name": ("str", True), "pet_cross_calibration_factor": ("positive", False), "qc_date": ("str", False),
