@@ -97,6 +97,24 @@ def test_a_rerun_replaces_the_previous_output_whole(uptake_manifest, tmp_path, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing moved aside is left
 
 
+def test_a_file_added_to_a_previous_output_is_never_deleted_by_a_rerun(uptake_manifest, tmp_path, capsys):
+    """The marker lists the files the run wrote: a user's file added afterwards, at the top or in a
+    sub-folder, makes the folder not the project's (refused, exit 2, everything left as it was)."""
+    out = tmp_path / "out"
+    assert main(["run", str(uptake_manifest), "-o", str(out)]) == 0
+    capsys.readouterr()
+    (out / "notes.txt").write_text("the physicist's notes")
+    (out / "uptake" / "edited.csv").write_text("a colleague's table")
+    before = _hashes(out)
+    assert main(["run", str(uptake_manifest), "-o", str(out)]) == 2
+    line = _one_clear_line(capsys.readouterr().err)
+    assert str(out) in line and "did not write (notes.txt, uptake/edited.csv)" in line
+    assert _hashes(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    (out / "notes.txt").unlink()
+    (out / "uptake" / "edited.csv").unlink()
+    assert main(["run", str(uptake_manifest), "-o", str(out)]) == 0  # the project's own files only: replaced
+
+
 @pytest.mark.parametrize("command", ["run", "uptake", "dosimetry", "kinetics", "phantom"])
 def test_an_output_folder_that_is_a_file_or_under_a_file_is_refused(patient, tmp_path, capsys, command):
     a_file = tmp_path / "a_file"

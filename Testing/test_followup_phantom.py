@@ -100,11 +100,14 @@ def _hashes(folder: Path) -> dict[str, str]:
 def test_without_follow_up_every_other_file_is_unchanged(patient, tmp_path):
     plain = tmp_path / "plain"
     generate_phantom(plain, seed=SEED, size="small")
+    marker = ".iahepaticprrt-output"  # the output folder's list of the files written: differs by the follow-up's
     with_follow_up = {k: v for k, v in _hashes(patient).items()
                       if not k.startswith("followup") and k not in ("truth.json", "manifest.json", "manifest_ct.json",
-                                                                     "manifest_carry_over.json")}
-    without = {k: v for k, v in _hashes(plain).items() if k not in ("truth.json", "manifest.json")}
+                                                                     "manifest_carry_over.json", marker)}
+    without = {k: v for k, v in _hashes(plain).items() if k not in ("truth.json", "manifest.json", marker)}
     assert with_follow_up == without
+    listed = set((patient / marker).read_text().splitlines())
+    assert set(_hashes(patient)) - {marker} <= listed and set(_hashes(plain)) - {marker} <= listed
     truth = json.loads((plain / "truth.json").read_text())
     followed = json.loads((patient / "truth.json").read_text())
     assert "followup" not in truth and {k: v for k, v in followed.items() if k != "followup"} == \

@@ -5,7 +5,9 @@
 - Several files of one command (:func:`files_together`): each written beside its target, all renamed
   into place only once every one of them is complete.
 - An output folder (:func:`output_folder`): refused when it holds files the project did not write
-  (a folder is the project's when it carries the marker file :data:`MARKER`); a previous output is
+  (a folder is the project's when it carries the marker file :data:`MARKER`, which lists the files
+  the run wrote: a file added later, a user's note or an edited manifest, makes the folder not the
+  project's, so a rerun never deletes it); a previous output is
   moved aside, the new one written, and the previous one deleted only when everything succeeded, or
   put back when anything failed.
 - Files and folders get the user's umask (0644 / 0755 under umask 022), not the 0600 of temporary
@@ -35,6 +37,22 @@ from ..version import __version__
 #: Every output folder the project writes carries this file; a folder holding other files without
 #: it belongs to someone else and is never written into.
 MARKER = ".iahepaticprrt-output"
+_MARKER_TEXT = f"Written by IAHepaticPRRT {__version__}: this folder may be replaced by a later run of the same command.\n"
+#: The marker's line before the list of files the run wrote (relative paths, one per line).
+_FILES_HEADER = "Files written (any other file makes this folder not the project's):"
+
+
+def _files_below(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p != folder / MARKER}
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """The files in ``folder`` that its marker does not list (nothing for a marker of a version that
+    did not list its files)."""
+    lines = (folder / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()
+    if _FILES_HEADER not in lines:
+        return []
+    return sorted(_files_below(folder) - set(lines[lines.index(_FILES_HEADER) + 1:]))
 
 
 def _read_umask() -> int:
@@ -117,8 +135,8 @@ def check_output_folder(path: str | os.PathLike, option: str = "-o") -> Path:
             if not parent.is_dir():
                 raise InputError("a part of the path is a file, not a folder", path, option)
             break
-    if path.is_dir() and not (path / MARKER).is_file():
-        foreign = sorted(p.name for p in path.iterdir())
+    if path.is_dir():
+        foreign = _foreign_files(path) if (path / MARKER).is_file() else sorted(p.name for p in path.iterdir())
         if foreign:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise InputError(f"the folder holds files IAHepaticPRRT did not write ({shown}): give an empty or "
@@ -204,8 +222,7 @@ def output_folder(path: str | os.PathLike, option: str = "-o"):
             previous = Path(tempfile.mkdtemp(prefix=f".{path.name}.previous-", dir=path.parent))
             os.replace(path, previous)
         path.mkdir()
-        (path / MARKER).write_text(f"Written by IAHepaticPRRT {__version__}: this folder may be replaced by a "
-                                   "later run of the same command.\n", encoding="utf-8")
+        (path / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
     except OSError as exc:
         if previous is not None and previous.exists():
             shutil.rmtree(path, ignore_errors=True)
@@ -218,6 +235,11 @@ def output_folder(path: str | os.PathLike, option: str = "-o"):
         if previous is not None:
             os.replace(previous, path)
         raise
+    try:  # the files this run wrote; a write failure here leaves the marker as a list-less one
+        (path / MARKER).write_text(_MARKER_TEXT + "\n".join([_FILES_HEADER, *sorted(_files_below(path))]) + "\n",
+                                   encoding="utf-8")
+    except OSError:
+        pass
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
 
